@@ -1,0 +1,2 @@
+//! The Bourse trader.
+pub mod value;

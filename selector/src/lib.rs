@@ -1,0 +1,1 @@
+//! The `bourse` command line: drives a Bourse broker over gRPC.
