@@ -14,6 +14,8 @@ pub mod v1 {
 
 pub use v1::*;
 
+pub mod typefile;
+
 impl Value {
     pub fn bool(v: bool) -> Self {
         Value { kind: Some(value::Kind::BoolValue(v)) }
