@@ -1,2 +1,3 @@
 //! The Bourse trader.
+pub mod tcl;
 pub mod value;
