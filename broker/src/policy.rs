@@ -223,7 +223,7 @@ pub fn resolve(policies: &[(String, Value)], settings: &Settings) -> Result<(Eff
     };
     let mut limits = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
-    let mut cap = |policy: &'static str, asked: u64, max: u64, limits: &mut Vec<LimitApplied>| {
+    let cap = |policy: &'static str, asked: u64, max: u64, limits: &mut Vec<LimitApplied>| {
         if asked > max {
             limits.push(LimitApplied {
                 policy,

@@ -88,14 +88,28 @@ fn expr_error(field: ExprField, text: &str, source: tcl::TclError) -> TraderErro
 }
 
 /// Parses and checks a constraint against a type.
-pub fn compile_constraint(full: &FullType, text: &str, names: &PropNames) -> Result<tcl::Constraint, TraderError> {
+pub fn compile_constraint(full: &FullType, text: &str, names: &PropNames) -> Result<Compiled, TraderError> {
     let expr = tcl::parse_constraint(text).map_err(|e| expr_error(ExprField::Constraint, text, e))?;
-    tcl::Constraint::compile(&expr, &TypeSchema { full, names }).map_err(|e| expr_error(ExprField::Constraint, text, e))
+    let compiled = tcl::CompiledConstraint::new(&expr, &TypeSchema { full, names })
+        .map_err(|e| expr_error(ExprField::Constraint, text, e))?;
+    Ok(Compiled { expr, compiled })
+}
+
+/// A checked constraint and the syntax tree it came from (for planning).
+pub struct Compiled {
+    pub expr: Expr,
+    pub compiled: tcl::CompiledConstraint,
+}
+
+impl Compiled {
+    pub fn eval<P: tcl::Properties + ?Sized>(&self, props: &P) -> Truth {
+        self.compiled.eval(props)
+    }
 }
 
 fn compile_preference(full: &FullType, text: &str, names: &PropNames) -> Result<tcl::CompiledPreference, TraderError> {
     let pref = tcl::parse_preference(text).map_err(|e| expr_error(ExprField::Preference, text, e))?;
-    tcl::CompiledPreference::compile(&pref, &TypeSchema { full, names })
+    tcl::CompiledPreference::new(&pref, &TypeSchema { full, names })
         .map_err(|e| expr_error(ExprField::Preference, text, e))
 }
 
@@ -298,13 +312,13 @@ impl Trader {
         store: &OfferStore,
         full: &FullType,
         type_ids: &[TypeId],
-        constraint: &tcl::Constraint,
+        constraint: &Compiled,
         effective: &Effective,
         now: u64,
         limits: &mut Vec<LimitApplied>,
     ) -> (Vec<Arc<Offer>>, u64) {
         let mut candidates = type_candidates(store, type_ids);
-        for conjunct in tcl::conjuncts(constraint.expr()) {
+        for conjunct in tcl::conjuncts(&constraint.expr) {
             if let Some(smaller) = conjunct_candidates(conjunct, full, store, candidates.len()) {
                 if smaller.len() < candidates.len() {
                     candidates = smaller;

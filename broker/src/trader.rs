@@ -275,9 +275,7 @@ impl Trader {
 
     pub async fn set_type_masked(&self, name: &str, masked: bool) -> Result<u64, TraderError> {
         let _gate = self.write_gate.lock().await;
-        let mut state = self.write_state();
-        let decl = state.types.set_masked(name, masked)?;
-        drop(state);
+        let decl = self.write_state().types.set_masked(name, masked)?;
         let incarnation = decl.incarnation;
         if let Err(err) = self.persist(move |p| p.put_type(&decl)).await {
             // Undo in memory so that memory and disk agree.
