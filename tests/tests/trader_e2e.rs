@@ -78,7 +78,7 @@ async fn trader_end_to_end() -> Result<()> {
     export(&broker, "MediaServer", "beta", 50, "Casablanca", &[]).await?;
     export(&broker, "MediaServer", "gamma", 30, "Nosferatu", &[]).await?;
     export(&broker, "HlsServer", "delta", 40, "Casablanca", &["--prop", "segment_seconds=4"]).await?;
-    let leased = export(&broker, "MediaServer", "leased", 5, "Casablanca", &["--lease", "2"]).await?;
+    let leased = export(&broker, "MediaServer", "leased", 5, "Casablanca", &["--lease", "5"]).await?;
 
     // A missing mandatory property is refused, naming it.
     let refused = broker.bourse(&["export", "--type", "HlsServer", "--ref", "x", "--prop", "host=h"]).await?;
@@ -144,7 +144,7 @@ async fn trader_end_to_end() -> Result<()> {
     assert_eq!(serving.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
 
     // The leased offer lapses: gone from queries and from Describe.
-    eventually(Duration::from_secs(6), || async {
+    eventually(Duration::from_secs(12), || async {
         Ok(!query_hosts(&broker, &[]).await?.contains(&"leased".to_string()))
     })
     .await?;
