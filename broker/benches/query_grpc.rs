@@ -1,0 +1,2 @@
+//! Placeholder: see the query benchmark.
+fn main() {}

@@ -1,0 +1,133 @@
+//! The broker's configuration: a TOML file, overridden by environment
+//! variables and flags (flags win), validated once into [`Config`].
+//!
+//! See `deploy/broker.toml` for a commented example.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::policy::Settings;
+
+/// The file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub in_memory: Option<bool>,
+    /// Extra service-type files loaded at start, after the built-in types.
+    #[serde(default)]
+    pub type_files: Vec<PathBuf>,
+    pub sweep_interval_ms: Option<u64>,
+    #[serde(default)]
+    pub policies: Option<Settings>,
+}
+
+/// Values given on the command line or in the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub in_memory: bool,
+    pub type_files: Vec<PathBuf>,
+}
+
+/// The validated configuration the broker runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// `None`: keep everything in memory.
+    pub data_dir: Option<PathBuf>,
+    pub type_files: Vec<PathBuf>,
+    pub sweep_interval: Duration,
+    pub settings: Settings,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7300";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("listen: '{0}' is not an address like 127.0.0.1:7300")]
+    Listen(String),
+    #[error("sweep_interval_ms must be between 10 and 60000")]
+    SweepInterval,
+    #[error("policies: {0}")]
+    Policies(String),
+    #[error("no data directory: set --data-dir or BOURSE_DATA_DIR (or HOME), or run with --in-memory")]
+    NoDataDir,
+}
+
+/// Reads a config file.
+pub fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })
+}
+
+/// The data directory used when none is configured.
+fn default_data_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("bourse"));
+    }
+    std::env::var_os("HOME").filter(|d| !d.is_empty()).map(|home| PathBuf::from(home).join(".local/share/bourse"))
+}
+
+impl Config {
+    /// Merges file < overrides and validates.
+    pub fn build(raw: RawConfig, overrides: Overrides) -> Result<Config, ConfigError> {
+        let listen_text = overrides.listen.or(raw.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen = listen_text.parse().map_err(|_| ConfigError::Listen(listen_text.clone()))?;
+        let in_memory = overrides.in_memory || raw.in_memory.unwrap_or(false);
+        let data_dir = if in_memory {
+            None
+        } else {
+            Some(overrides.data_dir.or(raw.data_dir).or_else(default_data_dir).ok_or(ConfigError::NoDataDir)?)
+        };
+        let sweep_ms = raw.sweep_interval_ms.unwrap_or(250);
+        if !(10..=60_000).contains(&sweep_ms) {
+            return Err(ConfigError::SweepInterval);
+        }
+        let settings = raw.policies.unwrap_or_default();
+        settings.validate().map_err(|e| ConfigError::Policies(e.to_string()))?;
+        let mut type_files = raw.type_files;
+        type_files.extend(overrides.type_files);
+        Ok(Config { listen, data_dir, type_files, sweep_interval: Duration::from_millis(sweep_ms), settings })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let raw: RawConfig =
+            toml::from_str(include_str!("../../deploy/broker.toml")).expect("deploy/broker.toml parses");
+        let config = Config::build(raw, Overrides::default()).expect("and validates");
+        assert_eq!(config.listen.port(), 7300);
+        assert_eq!(config.settings.max_lease_seconds, 3600);
+    }
+
+    #[test]
+    fn flags_win_and_errors_name_the_field() {
+        let raw: RawConfig = toml::from_str("listen = '127.0.0.1:1'\nin_memory = true").expect("parses");
+        let over = Overrides { listen: Some("127.0.0.1:2".into()), ..Overrides::default() };
+        assert_eq!(Config::build(raw, over).expect("valid").listen.port(), 2);
+
+        let err = toml::from_str::<RawConfig>("lisen = 'x'").expect_err("unknown key");
+        assert!(err.to_string().contains("lisen"), "{err}");
+        let raw: RawConfig = toml::from_str("listen = 'nowhere'\nin_memory = true").expect("parses");
+        assert!(matches!(Config::build(raw, Overrides::default()), Err(ConfigError::Listen(_))));
+        let raw: RawConfig =
+            toml::from_str("in_memory = true\n[policies]\ndef_match_card = 10\nmax_match_card = 5").expect("parses");
+        let err = Config::build(raw, Overrides::default()).expect_err("def > max");
+        assert!(err.to_string().contains("def_match_card"), "{err}");
+    }
+}

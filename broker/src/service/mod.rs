@@ -1,0 +1,250 @@
+//! The gRPC services of the broker: Lookup, Register, TypeRepository and
+//! Admin, thin adapters from `bourse.v1` messages to `Trader` calls.
+//!
+//! Invariant: this is the only module that imports the generated proto
+//! types; everything it calls works on domain types.
+
+pub mod convert;
+pub mod status;
+
+use std::sync::Arc;
+
+use bourse_proto as pb;
+use tonic::{Request, Response, Status};
+
+use crate::error::TraderError;
+use crate::query::QueryArgs;
+use crate::trader::{ExportArgs, Trader};
+use convert::*;
+use status::to_status;
+
+/// Shared by the four services.
+#[derive(Clone)]
+pub struct TraderService {
+    trader: Arc<Trader>,
+}
+
+impl TraderService {
+    pub fn new(trader: Arc<Trader>) -> Self {
+        TraderService { trader }
+    }
+}
+
+fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, Status> {
+    if value.is_empty() {
+        Err(Status::invalid_argument(format!("{field} must not be empty")))
+    } else {
+        Ok(value)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::lookup_server::Lookup for TraderService {
+    async fn query(&self, request: Request<pb::QueryRequest>) -> Result<Response<pb::QueryResponse>, Status> {
+        let req = request.into_inner();
+        required("type", &req.r#type)?;
+        let args = QueryArgs {
+            type_name: req.r#type,
+            constraint: req.constraint,
+            preference: req.preference,
+            policies: policies_from_pb(req.policies).map_err(to_status)?,
+            desired: desired_from_pb(req.desired).map_err(to_status)?,
+            how_many: req.how_many,
+        };
+        let result = self.trader.query(args).await.map_err(to_status)?;
+        Ok(Response::new(query_result_to_pb(&result)))
+    }
+
+    async fn next_page(&self, request: Request<pb::NextPageRequest>) -> Result<Response<pb::QueryResponse>, Status> {
+        let req = request.into_inner();
+        required("page_token", &req.page_token)?;
+        let result = self.trader.next_page(&req.page_token, req.how_many).map_err(to_status)?;
+        Ok(Response::new(query_result_to_pb(&result)))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::register_server::Register for TraderService {
+    async fn export(&self, request: Request<pb::ExportRequest>) -> Result<Response<pb::ExportResponse>, Status> {
+        let peer = request.remote_addr();
+        let req = request.into_inner();
+        required("type", &req.r#type)?;
+        let props = req.properties.into_iter().map(prop_from_pb).collect::<Result<Vec<_>, _>>().map_err(to_status)?;
+        let owner = if req.owner.is_empty() {
+            peer.map_or_else(|| "unknown".to_string(), |addr| format!("peer:{}", addr.ip()))
+        } else {
+            req.owner
+        };
+        let exported = self
+            .trader
+            .export(ExportArgs {
+                type_name: req.r#type,
+                reference: req.reference,
+                props,
+                lease_seconds: req.lease_seconds,
+                owner,
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ExportResponse { id: exported.id, lease_seconds: exported.lease_seconds }))
+    }
+
+    async fn withdraw(&self, request: Request<pb::WithdrawRequest>) -> Result<Response<pb::WithdrawResponse>, Status> {
+        let req = request.into_inner();
+        self.trader.withdraw(required("id", &req.id)?).await.map_err(to_status)?;
+        Ok(Response::new(pb::WithdrawResponse {}))
+    }
+
+    async fn describe(&self, request: Request<pb::DescribeRequest>) -> Result<Response<pb::DescribeResponse>, Status> {
+        let req = request.into_inner();
+        let offer = self.trader.describe(required("id", &req.id)?).map_err(to_status)?;
+        Ok(Response::new(pb::DescribeResponse { offer: Some(offer_to_pb(&offer, &self.trader.clock)) }))
+    }
+
+    async fn modify(&self, request: Request<pb::ModifyRequest>) -> Result<Response<pb::ModifyResponse>, Status> {
+        let req = request.into_inner();
+        required("id", &req.id)?;
+        let modify = req.modify.into_iter().map(prop_from_pb).collect::<Result<Vec<_>, _>>().map_err(to_status)?;
+        let offer = self.trader.modify(&req.id, req.delete, modify).await.map_err(to_status)?;
+        Ok(Response::new(pb::ModifyResponse { offer: Some(offer_to_pb(&offer, &self.trader.clock)) }))
+    }
+
+    async fn withdraw_using_constraint(
+        &self,
+        request: Request<pb::WithdrawUsingConstraintRequest>,
+    ) -> Result<Response<pb::WithdrawUsingConstraintResponse>, Status> {
+        let req = request.into_inner();
+        required("type", &req.r#type)?;
+        let withdrawn =
+            self.trader.withdraw_using_constraint(&req.r#type, &req.constraint).await.map_err(to_status)?;
+        Ok(Response::new(pb::WithdrawUsingConstraintResponse { withdrawn }))
+    }
+
+    async fn keep_alive(&self, request: Request<pb::KeepAliveRequest>) -> Result<Response<pb::KeepAliveResponse>, Status> {
+        let req = request.into_inner();
+        let (lease_seconds, expires) =
+            self.trader.keep_alive(required("id", &req.id)?, req.lease_seconds).map_err(to_status)?;
+        Ok(Response::new(pb::KeepAliveResponse { lease_seconds, lease_expires_unix_ms: expires }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::type_repository_server::TypeRepository for TraderService {
+    async fn add_type(&self, request: Request<pb::AddTypeRequest>) -> Result<Response<pb::AddTypeResponse>, Status> {
+        let decl = request.into_inner().r#type.ok_or_else(|| Status::invalid_argument("type must be set"))?;
+        let decl = service_type_from_pb(decl).map_err(to_status)?;
+        let incarnation = self.trader.add_type(decl).await.map_err(to_status)?;
+        Ok(Response::new(pb::AddTypeResponse { incarnation }))
+    }
+
+    async fn remove_type(
+        &self,
+        request: Request<pb::RemoveTypeRequest>,
+    ) -> Result<Response<pb::RemoveTypeResponse>, Status> {
+        let req = request.into_inner();
+        self.trader.remove_type(required("name", &req.name)?).await.map_err(to_status)?;
+        Ok(Response::new(pb::RemoveTypeResponse {}))
+    }
+
+    async fn describe_type(&self, request: Request<pb::DescribeTypeRequest>) -> Result<Response<pb::ServiceType>, Status> {
+        let req = request.into_inner();
+        let decl = self.trader.describe_type(required("name", &req.name)?).map_err(to_status)?;
+        Ok(Response::new(service_type_to_pb(&decl)))
+    }
+
+    async fn fully_describe_type(
+        &self,
+        request: Request<pb::DescribeTypeRequest>,
+    ) -> Result<Response<pb::ServiceType>, Status> {
+        let req = request.into_inner();
+        let decl = self.trader.fully_describe_type(required("name", &req.name)?).map_err(to_status)?;
+        Ok(Response::new(service_type_to_pb(&decl)))
+    }
+
+    async fn list_types(&self, request: Request<pb::ListTypesRequest>) -> Result<Response<pb::ListTypesResponse>, Status> {
+        let (names, incarnation) = self.trader.list_types(request.into_inner().since_incarnation);
+        Ok(Response::new(pb::ListTypesResponse { names, incarnation }))
+    }
+
+    async fn mask_type(&self, request: Request<pb::MaskTypeRequest>) -> Result<Response<pb::MaskTypeResponse>, Status> {
+        let req = request.into_inner();
+        let incarnation = self.trader.set_type_masked(required("name", &req.name)?, true).await.map_err(to_status)?;
+        Ok(Response::new(pb::MaskTypeResponse { incarnation }))
+    }
+
+    async fn unmask_type(&self, request: Request<pb::MaskTypeRequest>) -> Result<Response<pb::MaskTypeResponse>, Status> {
+        let req = request.into_inner();
+        let incarnation = self.trader.set_type_masked(required("name", &req.name)?, false).await.map_err(to_status)?;
+        Ok(Response::new(pb::MaskTypeResponse { incarnation }))
+    }
+}
+
+/// Largest page of ListOffers.
+const MAX_LIST_PAGE: usize = 1000;
+
+#[tonic::async_trait]
+impl pb::admin_server::Admin for TraderService {
+    async fn get_policies(&self, _: Request<pb::GetPoliciesRequest>) -> Result<Response<pb::PolicySettings>, Status> {
+        Ok(Response::new(settings_to_pb(&self.trader.settings())))
+    }
+
+    async fn set_policies(
+        &self,
+        request: Request<pb::SetPoliciesRequest>,
+    ) -> Result<Response<pb::SetPoliciesResponse>, Status> {
+        let patch = request.into_inner().settings.unwrap_or_default();
+        let updated = settings_patch(self.trader.settings(), patch).map_err(to_status)?;
+        let previous = self.trader.set_settings(updated.clone()).map_err(to_status)?;
+        tracing::info!(?updated, "policy settings changed");
+        Ok(Response::new(pb::SetPoliciesResponse {
+            previous: Some(settings_to_pb(&previous)),
+            current: Some(settings_to_pb(&updated)),
+        }))
+    }
+
+    async fn list_offers(
+        &self,
+        request: Request<pb::ListOffersRequest>,
+    ) -> Result<Response<pb::ListOffersResponse>, Status> {
+        let req = request.into_inner();
+        let size = match req.page_size {
+            0 => 100,
+            n => (n as usize).min(MAX_LIST_PAGE),
+        };
+        let type_name = (!req.r#type.is_empty()).then_some(req.r#type.as_str());
+        // One more than asked tells whether another page exists.
+        let mut offers = self.trader.list_offers(&req.page_token, size + 1, type_name);
+        let next_page_token = if offers.len() > size {
+            offers.truncate(size);
+            offers.last().map(|o| o.id.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListOffersResponse {
+            offers: offers.iter().map(|o| offer_to_pb(o, &self.trader.clock)).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn stats(&self, _: Request<pb::StatsRequest>) -> Result<Response<pb::StatsResponse>, Status> {
+        let s = self.trader.stats_snapshot();
+        Ok(Response::new(pb::StatsResponse {
+            offers: s.offers,
+            leased_offers: s.leased_offers,
+            types: s.types,
+            queries: s.queries,
+            exports: s.exports,
+            withdrawals: s.withdrawals,
+            lease_expiries: s.lease_expiries,
+            open_pages: s.open_pages,
+            uptime_seconds: s.uptime_seconds,
+            counters: s.counters,
+        }))
+    }
+}
+
+impl From<TraderError> for Status {
+    fn from(err: TraderError) -> Status {
+        to_status(err)
+    }
+}

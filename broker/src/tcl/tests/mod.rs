@@ -1,0 +1,1 @@
+//! Tests of the constraint and preference languages.
