@@ -24,7 +24,6 @@ pub mod table;
 pub mod values;
 
 use std::io::{ErrorKind, Write};
-use std::process::ExitCode;
 
 pub use cli::Cli;
 pub use error::CliError;
@@ -39,12 +38,13 @@ pub async fn execute(cli: &Cli, out: &mut dyn Write, width: Option<usize>) -> Re
 }
 
 /// Runs a command like the `bourse` binary: results to `out`, errors
-/// reported to `err` (and with `--json` to `out` too), and the exit code.
-/// A closed output pipe (`bourse ... | head`) ends the command quietly.
-pub async fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write, width: Option<usize>) -> ExitCode {
+/// reported to `err` (and with `--json` to `out` too). Returns the exit
+/// status (0, or one of [`error::exit_code`]). A closed output pipe
+/// (`bourse ... | head`) ends the command quietly with 0.
+pub async fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write, width: Option<usize>) -> u8 {
     match execute(cli, out, width).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(CliError::Output(e)) if e.kind() == ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Ok(()) => 0,
+        Err(CliError::Output(e)) if e.kind() == ErrorKind::BrokenPipe => 0,
         Err(error) => {
             // Reporting is best effort: if stderr or stdout are gone there is
             // nobody left to tell.
@@ -52,7 +52,7 @@ pub async fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write, width: Opt
             if cli.global.json {
                 let _ = commands::write_json(out, &error.to_json());
             }
-            ExitCode::from(error.exit_code())
+            error.exit_code()
         }
     }
 }
@@ -61,4 +61,56 @@ pub async fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write, width: Opt
 /// terminal (so piped output is never cut).
 pub fn stdout_width() -> Option<usize> {
     terminal_size::terminal_size_of(std::io::stdout()).map(|(width, _)| usize::from(width.0))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly on purpose")]
+
+    use super::*;
+    use clap::Parser;
+
+    async fn run_args(args: &[&str]) -> (u8, String, String) {
+        let cli = Cli::try_parse_from(std::iter::once("bourse").chain(args.iter().copied())).unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run(&cli, &mut out, &mut err, None).await;
+        (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+    }
+
+    /// A local address where nothing listens.
+    fn closed_address() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn usage_errors_need_no_broker() {
+        let (code, out, err) = run_args(&["types", "add", "/nonexistent/types.toml"]).await;
+        assert_eq!(code, error::exit_code::USAGE);
+        assert_eq!(out, "");
+        assert!(err.starts_with("error: cannot read /nonexistent/types.toml: "), "{err}");
+
+        let (code, out, err) = run_args(&["--json", "withdraw-matching", "MediaServer", " "]).await;
+        assert_eq!(code, error::exit_code::USAGE);
+        assert_eq!(err, "error: withdraw-matching needs a non-empty constraint\n");
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"error": {"code": "Usage", "message": "withdraw-matching needs a non-empty constraint"}})
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_broker_exits_with_its_own_code() {
+        let address = closed_address();
+        let (code, out, err) = run_args(&["--broker", &address, "types", "list"]).await;
+        assert_eq!(code, error::exit_code::UNREACHABLE);
+        assert_eq!(out, "");
+        assert!(err.starts_with(&format!("error: cannot reach broker at {address}: ")), "{err}");
+
+        let (code, out, _) = run_args(&["--broker", &address, "--json", "query", "MediaServer"]).await;
+        assert_eq!(code, error::exit_code::UNREACHABLE);
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(json["error"]["code"], "Unreachable");
+    }
 }

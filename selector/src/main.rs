@@ -15,5 +15,5 @@ async fn main() -> ExitCode {
         .init();
     let cli = bourse_selector::Cli::parse();
     let width = bourse_selector::stdout_width();
-    bourse_selector::run(&cli, &mut std::io::stdout(), &mut std::io::stderr(), width).await
+    ExitCode::from(bourse_selector::run(&cli, &mut std::io::stdout(), &mut std::io::stderr(), width).await)
 }

@@ -182,7 +182,7 @@ pub fn records_table(records: &[Record], indent: usize) -> Table {
 /// "lease_expires_unix_ms","lease_expires","properties":{name: value}}`,
 /// where a dynamic property is `{"dynamic":{"evaluator","max_age_ms",
 /// "value_type","extra_info"}}` and a permanent offer has `null` lease fields.
-pub fn offer_json(offer: &Offer) -> serde_json::Value {
+pub fn offer_json(offer: &Offer) -> OfferJson {
     let properties: Map<String, serde_json::Value> = offer
         .properties
         .iter()
@@ -195,16 +195,31 @@ pub fn offer_json(offer: &Offer) -> serde_json::Value {
             (p.name.clone(), value)
         })
         .collect();
-    let permanent = offer.lease_expires_unix_ms == 0;
-    json!({
-        "id": offer.id,
-        "type": offer.r#type,
-        "reference": offer.reference,
-        "owner": offer.owner,
-        "lease_expires_unix_ms": if permanent { None } else { Some(offer.lease_expires_unix_ms) },
-        "lease_expires": if permanent { None } else { Some(format_rfc3339(offer.lease_expires_unix_ms)) },
-        "properties": properties,
-    })
+    let lease_expires_unix_ms = Some(offer.lease_expires_unix_ms).filter(|ms| *ms != 0);
+    OfferJson {
+        id: offer.id.clone(),
+        service_type: offer.r#type.clone(),
+        reference: offer.reference.clone(),
+        owner: offer.owner.clone(),
+        lease_expires_unix_ms,
+        lease_expires: lease_expires_unix_ms.map(format_rfc3339),
+        properties,
+    }
+}
+
+/// The JSON form of a stored offer (fields in this order).
+#[derive(Debug, Serialize)]
+pub struct OfferJson {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub service_type: String,
+    pub reference: String,
+    pub owner: String,
+    /// `null` for a permanent offer.
+    pub lease_expires_unix_ms: Option<i64>,
+    /// RFC 3339 UTC; `null` for a permanent offer.
+    pub lease_expires: Option<String>,
+    pub properties: Map<String, serde_json::Value>,
 }
 
 /// Offers as a table (for `admin offers`): id, type, reference, owner, lease.
@@ -242,11 +257,22 @@ pub enum QueryLayout {
     Blocks,
 }
 
+/// Which reply a query result comes from: a query's counts describe the
+/// whole search, a later page's do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryPage {
+    /// The reply to Query (and the pages after it, with `--all-pages`).
+    First,
+    /// A reply to NextPage alone.
+    Later,
+}
+
 /// A query result for people: the offers, then a footer with the counts,
 /// the limits the broker applied and, when offers remain, `next_hint`
 /// (the command that fetches them).
 pub fn query_human(
     response: &QueryResponse,
+    page: QueryPage,
     layout: &QueryLayout,
     next_hint: Option<&str>,
     width: Option<usize>,
@@ -260,12 +286,13 @@ pub fn query_human(
     } else if matches!(layout, QueryLayout::Table(_)) {
         text.push('\n');
     }
-    text.push_str(&format!(
-        "{} of {} matched (searched {})\n",
-        response.offers.len(),
-        response.matched,
-        response.searched
-    ));
+    let n = response.offers.len();
+    match page {
+        QueryPage::First => {
+            text.push_str(&format!("{n} of {} matched (searched {})\n", response.matched, response.searched));
+        }
+        QueryPage::Later => text.push_str(&format!("{n} offer{}\n", if n == 1 { "" } else { "s" })),
+    }
     for limit in &response.limits_applied {
         let value = limit.value.as_ref().map_or(String::new(), |v| format!(" = {}", format_value(v)));
         let reason = if limit.reason.is_empty() { String::new() } else { format!(" ({})", limit.reason) };
@@ -354,8 +381,8 @@ pub struct LimitJson {
 /// A query result as JSON: `{"offers":[{"id","type","reference",
 /// "properties":{name: value}}],"next_page_token","remaining",
 /// "limits_applied":[{"policy","value","reason"}],"searched","matched"}`.
-pub fn query_json(response: &QueryResponse) -> serde_json::Value {
-    let result = QueryJson {
+pub fn query_json(response: &QueryResponse) -> QueryJson {
+    QueryJson {
         offers: response
             .offers
             .iter()
@@ -385,8 +412,7 @@ pub fn query_json(response: &QueryResponse) -> serde_json::Value {
             .collect(),
         searched: response.searched,
         matched: response.matched,
-    };
-    serde_json::to_value(result).unwrap_or(serde_json::Value::Null)
+    }
 }
 
 // ----------------------------------------------------------------- types
@@ -539,14 +565,14 @@ mod tests {
     fn query_as_table() {
         let layout =
             QueryLayout::Table(vec!["host".into(), "load".into(), "video_formats".into(), "movies".into()]);
-        let text = query_human(&response(), &layout, Some("bourse next-page tok-3"), None);
+        let text = query_human(&response(), QueryPage::First, &layout, Some("bourse next-page tok-3"), None);
         insta::assert_snapshot!("query_table", text);
     }
 
     #[test]
     fn query_table_fits_a_narrow_terminal() {
         let layout = QueryLayout::Table(vec!["host".into(), "load".into(), "video_formats".into()]);
-        let text = query_human(&response(), &layout, None, Some(48));
+        let text = query_human(&response(), QueryPage::First, &layout, None, Some(48));
         insta::assert_snapshot!("query_table_narrow", text);
         let table = text.split("\n\n").next().unwrap_or_default();
         assert!(table.lines().all(|l| unicode_width::UnicodeWidthStr::width(l) <= 48), "{text}");
@@ -554,24 +580,47 @@ mod tests {
 
     #[test]
     fn query_as_blocks() {
-        let text = query_human(&response(), &QueryLayout::Blocks, Some("bourse next-page tok-3"), None);
+        let text = query_human(
+            &response(),
+            QueryPage::First,
+            &QueryLayout::Blocks,
+            Some("bourse next-page tok-3"),
+            None,
+        );
         insta::assert_snapshot!("query_blocks", text);
     }
 
     #[test]
     fn empty_query_result() {
         let empty = QueryResponse { searched: 12, ..QueryResponse::default() };
-        assert_eq!(query_human(&empty, &QueryLayout::Blocks, None, None), "0 of 0 matched (searched 12)\n");
         assert_eq!(
-            query_human(&empty, &QueryLayout::Table(vec![]), None, None),
+            query_human(&empty, QueryPage::First, &QueryLayout::Blocks, None, None),
             "0 of 0 matched (searched 12)\n"
         );
+        assert_eq!(
+            query_human(&empty, QueryPage::First, &QueryLayout::Table(vec![]), None, None),
+            "0 of 0 matched (searched 12)\n"
+        );
+        let page = QueryResponse {
+            offers: response().offers,
+            next_page_token: "t".into(),
+            remaining: 3,
+            ..QueryResponse::default()
+        };
+        let text = query_human(
+            &page,
+            QueryPage::Later,
+            &QueryLayout::Table(vec![]),
+            Some("bourse next-page t"),
+            None,
+        );
+        assert!(text.ends_with("\n2 offers\n3 more: bourse next-page t\n"), "{text}");
     }
 
     #[test]
     fn query_json_shape() {
         assert_eq!(
-            query_json(&response()),
+            serde_json::to_value(query_json(&response())).unwrap(),
             json!({
                 "offers": [
                     {"id": "o-1", "type": "MediaServer", "reference": "rtsp://a.example:554/", "properties": {
@@ -595,7 +644,10 @@ mod tests {
             })
         );
         let last = QueryResponse::default();
-        assert_eq!(query_json(&last)["next_page_token"], serde_json::Value::Null);
+        assert_eq!(
+            serde_json::to_value(query_json(&last)).unwrap()["next_page_token"],
+            serde_json::Value::Null
+        );
     }
 
     fn offer() -> Offer {
@@ -649,7 +701,7 @@ mod tests {
     #[test]
     fn describe_json_shape() {
         assert_eq!(
-            offer_json(&offer()),
+            serde_json::to_value(offer_json(&offer())).unwrap(),
             json!({
                 "id": "o-1",
                 "type": "MediaServer",
@@ -673,7 +725,8 @@ mod tests {
                 },
             })
         );
-        let permanent = offer_json(&Offer { lease_expires_unix_ms: 0, ..offer() });
+        let permanent =
+            serde_json::to_value(offer_json(&Offer { lease_expires_unix_ms: 0, ..offer() })).unwrap();
         assert_eq!(
             (&permanent["lease_expires_unix_ms"], &permanent["lease_expires"]),
             (&json!(null), &json!(null))

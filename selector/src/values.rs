@@ -300,40 +300,64 @@ fn item_kind(value_type: ValueType) -> &'static str {
 }
 
 /// Parses a record list from JSON: `[{"name":"x","duration":12.5}]`.
+/// Fields keep the order they have in the text.
 pub fn parse_record_list(text: &str) -> Result<RecordList, ValueError> {
     let value_type = ValueType::RecordList;
+    // A first pass as plain JSON finds what is wrong with good messages; the
+    // second reads the objects again with their fields in order.
     let json: serde_json::Value = serde_json::from_str(text.trim())
         .map_err(|e| ValueError::with_detail(value_type, format!("not JSON: {e}")))?;
     let serde_json::Value::Array(items) = json else {
         return Err(ValueError::with_detail(value_type, "a JSON array of objects"));
     };
-    let records = items
-        .iter()
+    if let Some(i) = items.iter().position(|item| !item.is_object()) {
+        return Err(ValueError::with_detail(value_type, format!("record {}: not a JSON object", i + 1)));
+    }
+    let objects: Vec<OrderedObject> = serde_json::from_str(text.trim())
+        .map_err(|e| ValueError::with_detail(value_type, format!("not JSON: {e}")))?;
+    let records = objects
+        .into_iter()
         .enumerate()
-        .map(|(i, item)| {
-            let serde_json::Value::Object(object) = item else {
-                return Err(ValueError::with_detail(
-                    value_type,
-                    format!("record {}: not a JSON object", i + 1),
-                ));
-            };
-            let fields = object
-                .iter()
-                .map(|(name, json)| {
-                    json_field_value(json)
-                        .map(|value| Field { name: name.clone(), value: Some(value) })
-                        .map_err(|why| {
-                            ValueError::with_detail(
-                                value_type,
-                                format!("record {}, field '{name}': {why}", i + 1),
-                            )
-                        })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+        .map(|(i, object)| {
+            let mut fields: Vec<Field> = Vec::with_capacity(object.0.len());
+            for (name, json) in object.0 {
+                let field_error = |why: String| {
+                    ValueError::with_detail(value_type, format!("record {}, field '{name}': {why}", i + 1))
+                };
+                if fields.iter().any(|f| f.name == name) {
+                    return Err(field_error("given twice".to_string()));
+                }
+                let value = json_field_value(&json).map_err(field_error)?;
+                fields.push(Field { name, value: Some(value) });
+            }
             Ok(Record { fields })
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(RecordList { records })
+}
+
+/// A JSON object read with its members in text order (serde_json's own map
+/// sorts them).
+struct OrderedObject(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for OrderedObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = OrderedObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OrderedObject, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, serde_json::Value>()? {
+                    members.push(member);
+                }
+                Ok(OrderedObject(members))
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
 }
 
 /// Types one field of a record from its JSON value.
@@ -720,6 +744,8 @@ mod tests {
         assert_eq!(field("rates"), Kind::DoubleSeq(DoubleSeq { values: vec![1.0, 2.5] }));
         assert_eq!(field("none"), Kind::StringSeq(StringSeq { values: vec![] }));
         assert!(list.records[1].fields.is_empty());
+        let names: Vec<&str> = list.records[0].fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["name", "duration", "width", "big", "live", "codecs", "sizes", "rates", "none"]);
     }
 
     #[test]
@@ -742,6 +768,10 @@ mod tests {
         );
         let err = parse_err(r#"[{"a":[1,"x"]}]"#, ValueType::RecordList);
         assert!(err.contains("record 1, field 'a': an array must hold items of one kind"), "{err}");
+        assert_eq!(
+            parse_err(r#"[{"a":1,"a":2}]"#, ValueType::RecordList),
+            "expected record_list (record 1, field 'a': given twice)"
+        );
         let err = parse_err("[{", ValueType::RecordList);
         assert!(err.starts_with("expected record_list (not JSON: "), "{err}");
     }
@@ -892,7 +922,7 @@ mod tests {
         let movies = format!("movies=@{}", path.display());
         let props = build(&[&movies, "note=@@home"], &[]).unwrap();
         let Some(Kind::RecordList(list)) = value_of(&props[0]).kind else { panic!("not a record list") };
-        assert_eq!(list.records[0].fields[0].value, Some(Value::int64(6120)));
+        assert_eq!(list.records[0].fields[1].value, Some(Value::int64(6120)));
         assert_eq!(value_of(&props[1]), Value::string("@home"));
 
         let missing = dir.join("missing.json");

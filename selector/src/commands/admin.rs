@@ -227,6 +227,11 @@ pub fn changes_human(previous: &PolicySettings, current: &PolicySettings) -> Str
     key_values(&pairs, 0, None)
 }
 
+/// `59s`, or `3h 2m (10920s)` once the short form rounds.
+fn uptime(seconds: u64) -> String {
+    if seconds < 60 { format!("{seconds}s") } else { format!("{} ({seconds}s)", format_duration(seconds)) }
+}
+
 pub fn stats_human(stats: &StatsResponse) -> String {
     let mut pairs: Vec<(String, String)> = vec![
         ("offers".into(), stats.offers.to_string()),
@@ -237,7 +242,7 @@ pub fn stats_human(stats: &StatsResponse) -> String {
         ("withdrawals".into(), stats.withdrawals.to_string()),
         ("lease_expiries".into(), stats.lease_expiries.to_string()),
         ("open_pages".into(), stats.open_pages.to_string()),
-        ("uptime".into(), format!("{} ({}s)", format_duration(stats.uptime_seconds), stats.uptime_seconds)),
+        ("uptime".into(), uptime(stats.uptime_seconds)),
     ];
     let mut counters: Vec<(&String, &u64)> = stats.counters.iter().collect();
     counters.sort();

@@ -31,10 +31,10 @@ impl Context<'_> {
 
     /// Writes the readable form, or with `--json` the JSON document; only
     /// the one that is printed is built.
-    pub fn emit(
+    pub fn emit<J: serde::Serialize>(
         &mut self,
         human: impl FnOnce(Option<usize>) -> String,
-        json: impl FnOnce() -> serde_json::Value,
+        json: impl FnOnce() -> J,
     ) -> Result<(), CliError> {
         if self.global.json {
             write_json(self.out, &json())
@@ -56,7 +56,7 @@ impl Context<'_> {
 }
 
 /// One JSON document, pretty-printed, ending in a newline.
-pub fn write_json(out: &mut dyn Write, value: &serde_json::Value) -> Result<(), CliError> {
+pub fn write_json(out: &mut dyn Write, value: &impl serde::Serialize) -> Result<(), CliError> {
     serde_json::to_writer_pretty(&mut *out, value).map_err(std::io::Error::from)?;
     out.write_all(b"\n")?;
     Ok(out.flush()?)

@@ -7,7 +7,7 @@ use super::Context;
 use crate::cli::{DEFAULT_BROKER, DesiredProps, NextPageArgs, QueryArgs};
 use crate::client::Broker;
 use crate::error::{BrokerError, CliError};
-use crate::render::{QueryLayout, query_human, query_json};
+use crate::render::{QueryLayout, QueryPage, query_human, query_json};
 
 /// Property columns beyond which `next-page` shows blocks instead of a table.
 const MAX_TABLE_PROPERTIES: usize = 4;
@@ -109,13 +109,13 @@ fn show(
     response: &QueryResponse,
     layout: &QueryLayout,
     how_many: Option<u32>,
-    suggest_all_pages: bool,
+    page: QueryPage,
 ) -> Result<(), CliError> {
     let hint = (!response.next_page_token.is_empty()).then(|| {
         let command = next_page_hint(&ctx.global.broker, &response.next_page_token, how_many);
-        if suggest_all_pages { format!("{command}  (or add --all-pages)") } else { command }
+        if page == QueryPage::First { format!("{command}  (or add --all-pages)") } else { command }
     });
-    ctx.emit(|width| query_human(response, layout, hint.as_deref(), width), || query_json(response))
+    ctx.emit(|width| query_human(response, page, layout, hint.as_deref(), width), || query_json(response))
 }
 
 pub async fn query(ctx: &mut Context<'_>, args: &QueryArgs) -> Result<(), CliError> {
@@ -132,7 +132,7 @@ pub async fn query(ctx: &mut Context<'_>, args: &QueryArgs) -> Result<(), CliErr
     if args.all_pages {
         response = fetch_all_pages(&broker, response, args.how_many.unwrap_or(0)).await?;
     }
-    show(ctx, &response, &layout_for(&args.props), args.how_many, true)
+    show(ctx, &response, &layout_for(&args.props), args.how_many, QueryPage::First)
 }
 
 pub async fn next_page(ctx: &mut Context<'_>, args: &NextPageArgs) -> Result<(), CliError> {
@@ -144,7 +144,7 @@ pub async fn next_page(ctx: &mut Context<'_>, args: &NextPageArgs) -> Result<(),
         response = fetch_all_pages(&broker, response, args.how_many.unwrap_or(0)).await?;
     }
     let layout = layout_from_offers(&response);
-    show(ctx, &response, &layout, args.how_many, false)
+    show(ctx, &response, &layout, args.how_many, QueryPage::Later)
 }
 
 #[cfg(test)]

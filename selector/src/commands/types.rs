@@ -86,7 +86,7 @@ async fn add(ctx: &mut Context<'_>, file: &Path) -> Result<(), CliError> {
                 return Err(error);
             }
         };
-        ctx.progress(&format!("{name}  incarnation {incarnation}"))?;
+        ctx.progress(&format!("added {name} (incarnation {incarnation})"))?;
         added.push((name, incarnation));
     }
     ctx.emit(
