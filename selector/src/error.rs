@@ -90,6 +90,23 @@ impl CliError {
     }
 }
 
+/// The JSON error document for a command line that clap rejected, so that
+/// `--json` callers get one even for a usage error: `{"error":{"code":
+/// "Usage","message":...}}` with the first paragraph of clap's message
+/// (without the usage and help lines) on one line.
+pub fn usage_error_json(error: &clap::Error) -> serde_json::Value {
+    let rendered = error.render().to_string();
+    let paragraph: Vec<&str> = rendered
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = paragraph.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    serde_json::json!({ "error": { "code": "Usage", "message": message } })
+}
+
 /// A gRPC status from the broker, with the position of a constraint or
 /// preference error when the status carries one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,6 +329,25 @@ mod tests {
         assert_eq!(
             CliError::Broker(plain).to_json(),
             serde_json::json!({"error": {"code": "NotFound", "message": "no offer o1"}})
+        );
+    }
+
+    #[test]
+    fn clap_errors_become_json_too() {
+        use clap::Parser;
+        let error = crate::Cli::try_parse_from(["bourse", "--json", "query"]).expect_err("type missing");
+        assert_eq!(
+            usage_error_json(&error),
+            serde_json::json!({"error": {"code": "Usage", "message": "the following required arguments were not provided: <TYPE>"}})
+        );
+        let error = crate::Cli::try_parse_from(["bourse", "--json", "query", "T", "--how-many", "x"])
+            .expect_err("bad number");
+        let json = usage_error_json(&error);
+        assert!(
+            json["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("invalid value 'x' for '--how-many <N>'")),
+            "{json}"
         );
     }
 

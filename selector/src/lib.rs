@@ -57,6 +57,23 @@ pub async fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write, width: Opt
     }
 }
 
+/// Parses the process arguments. On a usage error clap prints its message
+/// and exits with 2; when `--json` is among the arguments, the error is
+/// first also printed on stdout as a JSON document. `--help` and
+/// `--version` print and exit 0 as usual.
+pub fn parse_args() -> Cli {
+    use clap::Parser;
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            if error.use_stderr() && std::env::args_os().skip(1).any(|a| a == "--json") {
+                let _ = commands::write_json(&mut std::io::stdout(), &error::usage_error_json(&error));
+            }
+            error.exit()
+        }
+    }
+}
+
 /// The width of the terminal on stdout, or `None` when stdout is not a
 /// terminal (so piped output is never cut).
 pub fn stdout_width() -> Option<usize> {

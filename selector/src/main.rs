@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main(flavor = "current_thread")]
@@ -13,7 +12,7 @@ async fn main() -> ExitCode {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
         .with_writer(std::io::stderr)
         .init();
-    let cli = bourse_selector::Cli::parse();
+    let cli = bourse_selector::parse_args();
     let width = bourse_selector::stdout_width();
     ExitCode::from(bourse_selector::run(&cli, &mut std::io::stdout(), &mut std::io::stderr(), width).await)
 }

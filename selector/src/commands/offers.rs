@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{Context, now_unix_ms};
 use crate::cli::{ExportArgs, KeepaliveArgs, ModifyArgs, WithdrawMatchingArgs};
 use crate::client::Broker;
-use crate::error::{BrokerError, CliError, status_error};
+use crate::error::{BrokerError, CliError};
 use crate::render::{format_duration, format_lease, format_rfc3339, offer_human, offer_json};
 use crate::values::build_properties;
 
@@ -117,7 +117,7 @@ pub async fn withdraw_matching(ctx: &mut Context<'_>, args: &WithdrawMatchingArg
     };
     let reply =
         broker.register().withdraw_using_constraint(broker.request(request)).await.map_err(|status| {
-            match status_error(broker.address(), status) {
+            match broker.error(status) {
                 CliError::Broker(error) => {
                     CliError::Broker(error.with_expressions(&[("constraint", &args.constraint)]))
                 }
