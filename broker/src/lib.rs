@@ -6,6 +6,7 @@
 //! end-to-end tests and the selector's embedded demo all use it.
 
 pub mod config;
+pub mod dynamic;
 pub mod error;
 pub mod names;
 pub mod offer;

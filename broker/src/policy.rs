@@ -63,6 +63,8 @@ pub struct Settings {
     pub max_dynamic_deadline_ms: u64,
     /// Oldest cached dynamic value a query accepts by default, in ms.
     pub def_max_staleness_ms: u64,
+    /// Callbacks to evaluators in flight at once, across all queries.
+    pub max_concurrent_evaluations: u64,
 }
 
 impl Default for Settings {
@@ -89,6 +91,7 @@ impl Default for Settings {
             def_dynamic_deadline_ms: 500,
             max_dynamic_deadline_ms: 10_000,
             def_max_staleness_ms: 1_000,
+            max_concurrent_evaluations: 64,
         }
     }
 }
@@ -128,6 +131,7 @@ impl Settings {
             ("default_page_size", self.default_page_size),
             ("page_ttl_seconds", self.page_ttl_seconds),
             ("max_return_card", self.max_return_card),
+            ("max_concurrent_evaluations", self.max_concurrent_evaluations),
         ] {
             if value == 0 {
                 return Err(TraderError::InvalidSettings(format!("{name} must be at least 1")));

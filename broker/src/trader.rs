@@ -18,6 +18,7 @@ use dashmap::DashMap;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::dynamic::Evaluators;
 use crate::error::{ExprField, TraderError};
 use crate::names::PropNames;
 use crate::offer::{self, NewProp, Offer, PERMANENT, StoredOffer};
@@ -104,6 +105,8 @@ pub struct Trader {
     pub(crate) names: PropNames,
     settings: RwLock<Settings>,
     pub(crate) pages: Pages,
+    /// Callbacks to exporters for dynamic properties, and their cache.
+    pub(crate) dynamic: Evaluators,
     /// Service types removed by a user, so built-in types stay removed.
     removed_types: dashmap::DashSet<String>,
     pub clock: Clock,
@@ -124,6 +127,7 @@ impl Trader {
 
     fn build(settings: Settings, persist: Option<Arc<Persist>>) -> Result<Trader, TraderError> {
         settings.validate()?;
+        let max_in_flight = usize::try_from(settings.max_concurrent_evaluations).unwrap_or(usize::MAX);
         let trader = Trader {
             state: RwLock::new(State { types: TypeRepo::new(), offers: OfferStore::new() }),
             write_gate: tokio::sync::Mutex::new(()),
@@ -131,6 +135,7 @@ impl Trader {
             names: PropNames::new(),
             settings: RwLock::new(settings),
             pages: Pages::default(),
+            dynamic: Evaluators::new(max_in_flight),
             removed_types: dashmap::DashSet::new(),
             clock: Clock::new(),
             stats: Stats::default(),
@@ -475,6 +480,7 @@ impl Trader {
             self.stats.lease_expiries.fetch_add(expired.len() as u64, Ordering::Relaxed);
         }
         self.pages.sweep(now);
+        self.dynamic.sweep(now);
         expired.len()
     }
 

@@ -329,6 +329,7 @@ pub fn settings_to_pb(s: &Settings) -> pb::PolicySettings {
         def_dynamic_deadline_ms: Some(s.def_dynamic_deadline_ms),
         max_dynamic_deadline_ms: Some(s.max_dynamic_deadline_ms),
         def_max_staleness_ms: Some(s.def_max_staleness_ms),
+        max_concurrent_evaluations: Some(s.max_concurrent_evaluations),
     }
 }
 
@@ -341,7 +342,7 @@ pub fn settings_patch(mut base: Settings, patch: pb::PolicySettings) -> Result<S
         def_search_card, max_search_card, def_match_card, max_match_card, def_return_card, max_return_card,
         def_hop_count, max_hop_count, supports_dynamic_properties, supports_modifiable_properties,
         min_lease_seconds, max_lease_seconds, default_page_size, page_ttl_seconds, def_dynamic_deadline_ms,
-        max_dynamic_deadline_ms, def_max_staleness_ms
+        max_dynamic_deadline_ms, def_max_staleness_ms, max_concurrent_evaluations
     );
     if let Some(v) = patch.def_follow_rule {
         base.def_follow_rule = follow_from_pb("def_follow_rule", v)?;

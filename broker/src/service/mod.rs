@@ -58,7 +58,7 @@ impl pb::lookup_server::Lookup for TraderService {
     async fn next_page(&self, request: Request<pb::NextPageRequest>) -> Result<Response<pb::QueryResponse>, Status> {
         let req = request.into_inner();
         required("page_token", &req.page_token)?;
-        let result = self.trader.next_page(&req.page_token, req.how_many).map_err(to_status)?;
+        let result = self.trader.next_page(&req.page_token, req.how_many).await.map_err(to_status)?;
         Ok(Response::new(query_result_to_pb(&result)))
     }
 }
