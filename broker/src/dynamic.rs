@@ -294,6 +294,11 @@ impl Evaluators {
         }
     }
 
+    /// When the cached value of an offer's property was fetched.
+    pub fn fetched_at(&self, offer_id: &Arc<str>, prop: PropId) -> Option<u64> {
+        self.cache.get(&(offer_id.clone(), prop)).map(|c| c.at_ms)
+    }
+
     /// Drops cache entries too old to be used by any query.
     pub fn sweep(&self, now_ms: u64) {
         self.cache.retain(|_, cached| now_ms.saturating_sub(cached.at_ms) < CACHE_RETENTION_MS);

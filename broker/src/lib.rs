@@ -12,6 +12,7 @@ pub mod names;
 pub mod offer;
 pub mod pages;
 pub mod persist;
+pub mod pick;
 pub mod policy;
 pub mod query;
 pub mod server;

@@ -18,7 +18,7 @@ use crate::dynamic::Candidate;
 use crate::error::{ExprField, TraderError};
 use crate::names::{PropNames, is_valid_property_name};
 use crate::offer::{Offer, PropValue};
-use crate::policy::{self, Effective, LimitApplied};
+use crate::policy::{self, Effective, LimitApplied, Settings};
 use crate::store::{IndexKey, NumKey, OfferStore};
 use crate::tcl::{self, CompareOp, Expr, Literal, Truth};
 use crate::trader::Trader;
@@ -287,6 +287,16 @@ fn type_candidates<'s>(store: &'s OfferStore, type_ids: &[TypeId]) -> Cow<'s, [u
     }
 }
 
+/// The matching offers of a query in preference order, before
+/// return_card and paging.
+pub(crate) struct Ordered {
+    pub matched: Vec<Candidate>,
+    pub desired: Desired,
+    pub effective: Effective,
+    pub limits: Vec<LimitApplied>,
+    pub searched: u64,
+}
+
 /// What the static part of a search found.
 struct Found {
     /// Offers that match without any dynamic value, in discovery order.
@@ -306,10 +316,16 @@ fn needs_dynamic(offer: &Offer, constraint: &Compiled) -> bool {
 }
 
 impl Trader {
-    pub async fn query(&self, args: QueryArgs) -> Result<QueryResult, TraderError> {
+    /// Runs a query up to the ordered list of matching offers, with the
+    /// dynamic values it needed (and those of `extra`, for Pick).
+    pub(crate) async fn evaluate_query(
+        &self,
+        args: QueryArgs,
+        settings: &Settings,
+        extra: &[PropId],
+    ) -> Result<Ordered, TraderError> {
         self.stats.queries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let settings = self.settings();
-        let (effective, mut limits) = policy::resolve(&args.policies, &settings)?;
+        let (effective, mut limits) = policy::resolve(&args.policies, settings)?;
         let desired = resolve_desired(args.desired, &self.names)?;
         let now = self.clock.now_ms();
 
@@ -331,11 +347,14 @@ impl Trader {
         // Dynamic values: one batch for everything this query needs.
         let mut refs: Vec<PropId> = constraint.compiled.referenced().to_vec();
         refs.extend_from_slice(preference.referenced());
+        refs.extend_from_slice(extra);
+        let mut matched_refs: Vec<PropId> = preference.referenced().to_vec();
+        matched_refs.extend_from_slice(extra);
         let candidates: Vec<Arc<Offer>> = found.matched.iter().chain(&found.pending).cloned().collect();
         let wanted: Vec<Vec<PropId>> = found
             .matched
             .iter()
-            .map(|o| dynamic_needs(o, preference.referenced(), &desired))
+            .map(|o| dynamic_needs(o, &matched_refs, &desired))
             .chain(found.pending.iter().map(|o| dynamic_needs(o, &refs, &desired)))
             .collect();
         let mut values = if wanted.iter().any(|w| !w.is_empty()) {
@@ -376,8 +395,18 @@ impl Trader {
             }
         }
 
-        let n_matched = matched.len() as u64;
+        let searched_count = searched;
         preference.order(&mut matched, |candidate: &Candidate| candidate, &mut rand::rng());
+        Ok(Ordered { matched, desired, effective, limits, searched: searched_count })
+    }
+
+    pub async fn query(&self, args: QueryArgs) -> Result<QueryResult, TraderError> {
+        let settings = self.settings();
+        let now = self.clock.now_ms();
+        let how_many = args.how_many;
+        let Ordered { mut matched, desired, effective, mut limits, searched } =
+            self.evaluate_query(args, &settings, &[]).await?;
+        let n_matched = matched.len() as u64;
         if matched.len() as u64 > effective.return_card {
             limits.push(LimitApplied {
                 policy: "return_card",
@@ -387,7 +416,7 @@ impl Trader {
             matched.truncate(usize::try_from(effective.return_card).unwrap_or(usize::MAX));
         }
 
-        let page_size = if args.how_many == 0 { settings.default_page_size } else { u64::from(args.how_many) };
+        let page_size = if how_many == 0 { settings.default_page_size } else { u64::from(how_many) };
         let first_len = matched.len().min(usize::try_from(page_size).unwrap_or(usize::MAX));
         let rest: Vec<Arc<str>> = matched[first_len..].iter().map(|c| c.offer.id.clone()).collect();
         matched.truncate(first_len);

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::dynamic::Evaluators;
+use crate::pick::Reservations;
 use crate::error::{ExprField, TraderError};
 use crate::names::PropNames;
 use crate::offer::{self, NewProp, Offer, PERMANENT, StoredOffer};
@@ -107,6 +108,8 @@ pub struct Trader {
     pub(crate) pages: Pages,
     /// Callbacks to exporters for dynamic properties, and their cache.
     pub(crate) dynamic: Evaluators,
+    /// Room reserved on servers by Pick.
+    pub(crate) reservations: Reservations,
     /// Service types removed by a user, so built-in types stay removed.
     removed_types: dashmap::DashSet<String>,
     pub clock: Clock,
@@ -136,6 +139,7 @@ impl Trader {
             settings: RwLock::new(settings),
             pages: Pages::default(),
             dynamic: Evaluators::new(max_in_flight),
+            reservations: Reservations::default(),
             removed_types: dashmap::DashSet::new(),
             clock: Clock::new(),
             stats: Stats::default(),
@@ -481,6 +485,7 @@ impl Trader {
         }
         self.pages.sweep(now);
         self.dynamic.sweep(now);
+        self.reservations.sweep(now);
         expired.len()
     }
 
@@ -524,7 +529,13 @@ impl Trader {
             lease_expiries: self.stats.lease_expiries.load(Ordering::Relaxed),
             open_pages: self.pages.len() as u64,
             uptime_seconds: self.started.elapsed().as_secs(),
-            counters: self.stats.counters.iter().map(|e| (e.key().to_string(), e.value().load(Ordering::Relaxed))).collect(),
+            counters: self
+                .stats
+                .counters
+                .iter()
+                .map(|e| (e.key().to_string(), e.value().load(Ordering::Relaxed)))
+                .chain([(crate::pick::counters::RESERVATIONS.to_string(), self.reservations.len() as u64)])
+                .collect(),
         }
     }
 }
