@@ -71,8 +71,10 @@ pub fn parse_args() -> Cli {
         Ok(cli) => cli,
         // `bourse` without a command, on a terminal: the terminal UI.
         Err(error)
-            if matches!(error.kind(), ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand)
-                && std::io::stdin().is_terminal()
+            if matches!(
+                error.kind(),
+                ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) && std::io::stdin().is_terminal()
                 && std::io::stdout().is_terminal() =>
         {
             let args = std::env::args_os().chain(std::iter::once("select".into()));
@@ -102,7 +104,9 @@ pub fn init_logging(cli: &Cli) {
                     .with_ansi(false)
                     .with_writer(std::sync::Mutex::new(file))
                     .init(),
-                Err(error) => eprintln!("warning: cannot open log file {}: {error}; not logging", path.display()),
+                Err(error) => {
+                    eprintln!("warning: cannot open log file {}: {error}; not logging", path.display())
+                }
             }
         }
         _ => tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).init(),

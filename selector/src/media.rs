@@ -86,7 +86,11 @@ impl ClientConfigFile {
     }
 
     pub fn client(&self) -> ClientConfig {
-        ClientConfig { video: self.video.clone(), audio: self.audio.clone(), protocols: self.protocols.clone() }
+        ClientConfig {
+            video: self.video.clone(),
+            audio: self.audio.clone(),
+            protocols: self.protocols.clone(),
+        }
     }
 }
 
@@ -110,7 +114,12 @@ impl ClientConfig {
     /// One line for people: `video h264,vp9 · audio aac · protocols any`.
     pub fn summary(&self) -> String {
         let list = |items: &[String]| if items.is_empty() { "any".to_string() } else { items.join(",") };
-        format!("video {} · audio {} · protocols {}", list(&self.video), list(&self.audio), list(&self.protocols))
+        format!(
+            "video {} · audio {} · protocols {}",
+            list(&self.video),
+            list(&self.audio),
+            list(&self.protocols)
+        )
     }
 }
 
@@ -227,7 +236,11 @@ fn number_of(kind: Option<&Kind>) -> Option<f64> {
 
 /// A count of any numeric type as an unsigned integer (doubles rounded,
 /// negative values are not counts).
-#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "checked to be a finite non-negative")]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "checked to be a finite non-negative"
+)]
 fn count_of(kind: Option<&Kind>) -> Option<u64> {
     match *kind? {
         Kind::Int64Value(v) => u64::try_from(v).ok(),
@@ -511,7 +524,9 @@ mod tests {
     }
 
     fn record(fields: &[(&str, Value)]) -> Record {
-        Record { fields: fields.iter().map(|(n, v)| Field { name: (*n).into(), value: Some(v.clone()) }).collect() }
+        Record {
+            fields: fields.iter().map(|(n, v)| Field { name: (*n).into(), value: Some(v.clone()) }).collect(),
+        }
     }
 
     fn offer(id: &str, host: &str, titles: &[&str], records: Vec<Record>) -> MatchedOffer {
@@ -525,7 +540,12 @@ mod tests {
                 value: Some(Value { kind: Some(Kind::RecordList(RecordList { records })) }),
             });
         }
-        MatchedOffer { id: id.into(), r#type: SERVICE_TYPE.into(), reference: format!("rtsp://{host}/"), properties }
+        MatchedOffer {
+            id: id.into(),
+            r#type: SERVICE_TYPE.into(),
+            reference: format!("rtsp://{host}/"),
+            properties,
+        }
     }
 
     #[test]
@@ -552,7 +572,10 @@ mod tests {
         let hosts: Vec<&str> = titles[0].servers.iter().map(|s| s.host.as_str()).collect();
         assert_eq!(hosts, ["alpha", "beta"], "one entry per server, in the broker's order");
         let beta = titles[0].servers[1].movie.as_ref().unwrap();
-        assert_eq!((beta.frame_rate, beta.duration, beta.width, beta.height), (Some(25.0), Some(6120.0), Some(1920), Some(1080)));
+        assert_eq!(
+            (beta.frame_rate, beta.duration, beta.width, beta.height),
+            (Some(25.0), Some(6120.0), Some(1920), Some(1080))
+        );
         assert_eq!(beta.play_url.as_deref(), Some("rtsp://beta/c"));
         assert_eq!(titles[1].servers[0].movie, None, "listed without a record");
         assert_eq!(titles[2].servers[0].host, "gamma");
@@ -560,7 +583,12 @@ mod tests {
 
     #[test]
     fn servers_read_their_figures() {
-        let mut o = offer("o1", "alpha", &["M"], vec![record(&[("name", Value::string("M")), ("play_url", Value::string("hls://x"))])]);
+        let mut o = offer(
+            "o1",
+            "alpha",
+            &["M"],
+            vec![record(&[("name", Value::string("M")), ("play_url", Value::string("hls://x"))])],
+        );
         for (name, value) in [
             ("connections", Value::uint64(3)),
             ("max_connections", Value::int64(10)),

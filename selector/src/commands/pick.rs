@@ -2,7 +2,10 @@
 //! with a reservation, giving the reservation back, and a standing query
 //! followed live.
 
-use bourse_proto::{MatchedOffer, PickRequest, PickResponse, QueryRequest, QueryResponse, ReleaseRequest, WatchRequest, WatchUpdate};
+use bourse_proto::{
+    MatchedOffer, PickRequest, PickResponse, QueryRequest, QueryResponse, ReleaseRequest, WatchRequest,
+    WatchUpdate,
+};
 use serde_json::json;
 use tokio_stream::StreamExt;
 
@@ -60,10 +63,7 @@ pub fn pick_request(args: &PickArgs) -> PickRequest {
 /// The endpoint to hand to a player: with a title, its play URL on the
 /// chosen server (the reference when the server has no record of it).
 pub fn endpoint(offer: &MatchedOffer, title: Option<&str>) -> String {
-    title
-        .and_then(|t| movie_of(offer, t))
-        .and_then(|m| m.play_url)
-        .unwrap_or_else(|| offer.reference.clone())
+    title.and_then(|t| movie_of(offer, t)).and_then(|m| m.play_url).unwrap_or_else(|| offer.reference.clone())
 }
 
 /// The readable form: the endpoint alone on the first line, so that
@@ -108,12 +108,15 @@ pub fn pick_json(reply: &PickResponse, title: Option<&str>) -> serde_json::Value
 /// the request, no match usually is.
 fn explain_pick_error(error: CliError, args: &PickArgs) -> CliError {
     let CliError::Broker(error) = error else { return error };
-    let error = error.with_expressions(&[("constraint", &pick_constraint(args)), ("preference", &args.preference)]);
+    let error =
+        error.with_expressions(&[("constraint", &pick_constraint(args)), ("preference", &args.preference)]);
     let message = match error.code {
         tonic::Code::ResourceExhausted => {
             format!("no server has room for one more stream; try again later ({})", error.message)
         }
-        tonic::Code::NotFound => format!("no {} matches the constraint ({})", args.service_type, error.message),
+        tonic::Code::NotFound => {
+            format!("no {} matches the constraint ({})", args.service_type, error.message)
+        }
         _ => return CliError::Broker(error),
     };
     CliError::Broker(BrokerError { message, ..error })
@@ -319,7 +322,8 @@ mod tests {
     #[test]
     fn no_room_is_explained() {
         let status = tonic::Status::resource_exhausted("no offer of 'MediaServer' has room");
-        let error = explain_pick_error(crate::error::status_error("b", status), &args(None, "", DesiredProps::All));
+        let error =
+            explain_pick_error(crate::error::status_error("b", status), &args(None, "", DesiredProps::All));
         assert_eq!(error.exit_code(), 1);
         assert!(error.to_string().starts_with("no server has room for one more stream"), "{error}");
     }

@@ -23,7 +23,10 @@ fn is_executable(path: &Path) -> bool {
 /// The command template of the first known player on `path`.
 pub fn default_player(path: Option<&OsStr>) -> Option<String> {
     let path = path?;
-    PLAYERS.iter().find(|(name, _)| find_on_path(name, path).is_some()).map(|(_, template)| (*template).to_string())
+    PLAYERS
+        .iter()
+        .find(|(name, _)| find_on_path(name, path).is_some())
+        .map(|(_, template)| (*template).to_string())
 }
 
 /// `text` as one word for `sh`: in single quotes, with each `'` closed,

@@ -68,7 +68,11 @@ impl SelectOptions {
             None => ClientConfigFile::default(),
         };
         let mut client = file.client();
-        for (flag, list) in [(&args.video, &mut client.video), (&args.audio, &mut client.audio), (&args.protocols, &mut client.protocols)] {
+        for (flag, list) in [
+            (&args.video, &mut client.video),
+            (&args.audio, &mut client.audio),
+            (&args.protocols, &mut client.protocols),
+        ] {
             if let Some(text) = flag {
                 *list = parse_list(text);
             }
@@ -131,7 +135,8 @@ async fn hand_off(options: &SelectOptions, picked: &Picked, out: &mut dyn Write)
         writeln!(out, "{}", picked.url)?;
         return Ok(out.flush()?);
     }
-    let template = options.player.clone().or_else(|| handoff::default_player(std::env::var_os("PATH").as_deref()));
+    let template =
+        options.player.clone().or_else(|| handoff::default_player(std::env::var_os("PATH").as_deref()));
     let Some(template) = template else {
         release(options, picked).await;
         return Err(CliError::Player(format!(

@@ -130,7 +130,10 @@ pub enum Overlay {
     /// The client configuration form.
     Client(ClientForm),
     /// A failure that needs acknowledging (a failed pick).
-    Notice { title: String, failure: Failure },
+    Notice {
+        title: String,
+        failure: Failure,
+    },
 }
 
 /// The client configuration being edited: one comma-separated text field
@@ -195,8 +198,13 @@ pub struct Series {
 
 impl Series {
     pub fn new(server: Server, rank: Option<usize>) -> Series {
-        let mut series =
-            Series { server, rank, load: VecDeque::new(), bandwidth_out: VecDeque::new(), connections: VecDeque::new() };
+        let mut series = Series {
+            server,
+            rank,
+            load: VecDeque::new(),
+            bandwidth_out: VecDeque::new(),
+            connections: VecDeque::new(),
+        };
         let figures = series.server.figures.clone();
         series.push(&figures);
         series

@@ -110,7 +110,10 @@ impl Runtime {
                     Ok(offers) => Msg::ServersLoaded {
                         request,
                         at_ms: clock(),
-                        servers: offers.iter().map(|o| server_from_offer(o, query.title.as_deref())).collect(),
+                        servers: offers
+                            .iter()
+                            .map(|o| server_from_offer(o, query.title.as_deref()))
+                            .collect(),
                     },
                     Err(error) => Msg::Failed { request, failure: failure_of(error) },
                 };
@@ -189,7 +192,12 @@ async fn watch(
     let _ = tx.send(Msg::Failed { request, failure });
 }
 
-async fn pick(broker: &Broker, query: &QuerySpec, client: String, reserve_seconds: u64) -> Result<Picked, CliError> {
+async fn pick(
+    broker: &Broker,
+    query: &QuerySpec,
+    client: String,
+    reserve_seconds: u64,
+) -> Result<Picked, CliError> {
     let request = query_request(query);
     let pick_request = PickRequest {
         r#type: request.r#type,
@@ -200,7 +208,8 @@ async fn pick(broker: &Broker, query: &QuerySpec, client: String, reserve_second
         client,
         reservation_seconds: reserve_seconds,
     };
-    let reply = broker.lookup().pick(broker.request(pick_request)).await.map_err(|s| broker.error(s))?.into_inner();
+    let reply =
+        broker.lookup().pick(broker.request(pick_request)).await.map_err(|s| broker.error(s))?.into_inner();
     let offer = reply
         .offer
         .ok_or_else(|| CliError::Broker(crate::error::BrokerError::protocol("the broker picked no offer")))?;
@@ -412,6 +421,7 @@ impl Drop for TerminalGuard {
 fn restore(kind: ScreenKind) {
     let _ = crossterm::terminal::disable_raw_mode();
     if let Ok(mut screen) = kind.open() {
-        let _ = crossterm::execute!(screen, crossterm::terminal::LeaveAlternateScreen, crossterm::cursor::Show);
+        let _ =
+            crossterm::execute!(screen, crossterm::terminal::LeaveAlternateScreen, crossterm::cursor::Show);
     }
 }

@@ -6,11 +6,12 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::model::{
-    Charts, ClientForm, Failure, FailureKind, LoadingState, Model, Outcome, Overlay, Phase, Picked, RequestId,
-    Series,
+    Charts, ClientForm, Failure, FailureKind, LoadingState, Model, Outcome, Overlay, Phase, Picked,
+    RequestId, Series,
 };
 use crate::media::{
-    SERVER_PROPERTIES, Server, TITLE_PROPERTIES, Title, pick_constraint, servers_constraint, titles_constraint,
+    SERVER_PROPERTIES, Server, TITLE_PROPERTIES, Title, pick_constraint, servers_constraint,
+    titles_constraint,
 };
 
 /// Everything that makes the session change: the one closed list of
@@ -19,17 +20,39 @@ use crate::media::{
 pub enum Msg {
     Key(KeyEvent),
     /// The clock moved (Unix ms); the status line ages the figures.
-    Tick { now_ms: i64 },
+    Tick {
+        now_ms: i64,
+    },
     /// Phase 1's query came back: titles merged across `servers` offers.
-    TitlesLoaded { request: RequestId, at_ms: i64, titles: Vec<Title>, servers: usize },
+    TitlesLoaded {
+        request: RequestId,
+        at_ms: i64,
+        titles: Vec<Title>,
+        servers: usize,
+    },
     /// Phase 2's query came back, in the broker's order.
-    ServersLoaded { request: RequestId, at_ms: i64, servers: Vec<Server> },
+    ServersLoaded {
+        request: RequestId,
+        at_ms: i64,
+        servers: Vec<Server>,
+    },
     /// An update of phase 3's Watch, in the broker's order.
-    WatchUpdate { request: RequestId, at_ms: i64, sequence: u64, servers: Vec<Server> },
+    WatchUpdate {
+        request: RequestId,
+        at_ms: i64,
+        sequence: u64,
+        servers: Vec<Server>,
+    },
     /// The Pick succeeded: a reservation holds room on the server.
-    Picked { request: RequestId, picked: Picked },
+    Picked {
+        request: RequestId,
+        picked: Picked,
+    },
     /// A request failed (for a Watch: the stream broke or ended).
-    Failed { request: RequestId, failure: Failure },
+    Failed {
+        request: RequestId,
+        failure: Failure,
+    },
 }
 
 /// A query as the runtime sends it for `MediaServer`.
@@ -109,9 +132,8 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             model.servers.data = servers;
             model.servers.state = LoadingState::Loaded;
             model.servers.at_ms = Some(at_ms);
-            model.server_cursor = selected
-                .and_then(|id| model.servers.data.iter().position(|s| s.offer_id == id))
-                .unwrap_or(0);
+            model.server_cursor =
+                selected.and_then(|id| model.servers.data.iter().position(|s| s.offer_id == id)).unwrap_or(0);
             Vec::new()
         }
         Msg::WatchUpdate { request, at_ms, sequence, servers } if model.charts.expects(request) => {
@@ -130,9 +152,10 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         // A reply to a request that was replaced or abandoned.
-        Msg::TitlesLoaded { .. } | Msg::ServersLoaded { .. } | Msg::WatchUpdate { .. } | Msg::Picked { .. } => {
-            Vec::new()
-        }
+        Msg::TitlesLoaded { .. }
+        | Msg::ServersLoaded { .. }
+        | Msg::WatchUpdate { .. }
+        | Msg::Picked { .. } => Vec::new(),
     }
 }
 
@@ -283,7 +306,9 @@ fn edit_form(form: &mut ClientForm, key: KeyEvent) {
         KeyCode::Backspace => {
             form.fields[form.focus].pop();
         }
-        KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => form.fields[form.focus].clear(),
+        KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+            form.fields[form.focus].clear()
+        }
         KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => form.fields[form.focus].push(c),
         _ => {}
     }
@@ -467,7 +492,9 @@ fn pick(model: &mut Model) -> Vec<Effect> {
     if model.pick.is_loading() {
         return Vec::new();
     }
-    let (Some(title), Some(series)) = (model.title.clone(), model.selected_series()) else { return Vec::new() };
+    let (Some(title), Some(series)) = (model.title.clone(), model.selected_series()) else {
+        return Vec::new();
+    };
     let host = series.server.host.clone();
     let query = QuerySpec {
         constraint: pick_constraint(&model.client, &title, &host),
@@ -506,7 +533,8 @@ mod tests {
     }
 
     fn model() -> Model {
-        let client = ClientConfig { video: vec!["h264".into()], audio: vec![], protocols: vec!["rtsp".into()] };
+        let client =
+            ClientConfig { video: vec!["h264".into()], audio: vec![], protocols: vec!["rtsp".into()] };
         Model::new(Settings::new("127.0.0.1:7300", client))
     }
 
@@ -525,7 +553,11 @@ mod tests {
             offer_id: format!("id-{host}"),
             reference: format!("rtsp://{host}/"),
             host: host.into(),
-            figures: Figures { connections: Some(connections), max_connections: Some(10), ..Figures::default() },
+            figures: Figures {
+                connections: Some(connections),
+                max_connections: Some(10),
+                ..Figures::default()
+            },
             ..Server::default()
         }
     }
@@ -547,7 +579,8 @@ mod tests {
     fn with_titles() -> Model {
         let mut m = model();
         let request = request_of(&start(&mut m));
-        let titles = vec![title("Casablanca", &["a", "b"]), title("Metropolis", &["a"]), title("Nosferatu", &["b"])];
+        let titles =
+            vec![title("Casablanca", &["a", "b"]), title("Metropolis", &["a"]), title("Nosferatu", &["b"])];
         update(&mut m, Msg::TitlesLoaded { request, at_ms: 1000, titles, servers: 2 });
         m
     }
@@ -556,7 +589,10 @@ mod tests {
     fn in_charts() -> (Model, RequestId) {
         let mut m = with_titles();
         let request = request_of(&update(&mut m, key(KeyCode::Enter)));
-        update(&mut m, Msg::ServersLoaded { request, at_ms: 2000, servers: vec![server("a", 1), server("b", 5)] });
+        update(
+            &mut m,
+            Msg::ServersLoaded { request, at_ms: 2000, servers: vec![server("a", 1), server("b", 5)] },
+        );
         let watch = request_of(&update(&mut m, key(KeyCode::Enter)));
         (m, watch)
     }
@@ -566,7 +602,10 @@ mod tests {
         let mut m = model();
         let effects = start(&mut m);
         let [Effect::LoadTitles { query, .. }] = effects.as_slice() else { panic!("{effects:?}") };
-        assert_eq!(query.constraint, "('h264' in video_formats) and ('rtsp' in protocols) and connections < max_connections");
+        assert_eq!(
+            query.constraint,
+            "('h264' in video_formats) and ('rtsp' in protocols) and connections < max_connections"
+        );
         assert_eq!(query.desired, ["titles", "movies", "host"]);
         assert!(m.titles.is_loading());
     }
@@ -577,11 +616,17 @@ mod tests {
         let first = request_of(&start(&mut m));
         let second = request_of(&update(&mut m, key(KeyCode::Char('r'))));
         assert_ne!(first, second);
-        update(&mut m, Msg::TitlesLoaded { request: first, at_ms: 1, titles: vec![title("Old", &["a"])], servers: 1 });
+        update(
+            &mut m,
+            Msg::TitlesLoaded { request: first, at_ms: 1, titles: vec![title("Old", &["a"])], servers: 1 },
+        );
         assert!(m.titles.is_loading(), "the reply to the replaced query is ignored");
         update(&mut m, Msg::Failed { request: first, failure: Failure::new(FailureKind::Timeout, "late") });
         assert!(m.titles.is_loading());
-        update(&mut m, Msg::TitlesLoaded { request: second, at_ms: 2, titles: vec![title("New", &["a"])], servers: 1 });
+        update(
+            &mut m,
+            Msg::TitlesLoaded { request: second, at_ms: 2, titles: vec![title("New", &["a"])], servers: 1 },
+        );
         assert_eq!(m.titles.state, LoadingState::Loaded);
         assert_eq!(m.titles.data[0].name, "New");
     }
@@ -628,11 +673,17 @@ mod tests {
         assert_eq!(m.phase, Phase::Servers);
         assert_eq!(m.title.as_deref(), Some("Casablanca"));
         let [Effect::LoadServers { query, .. }] = effects.as_slice() else { panic!("{effects:?}") };
-        assert_eq!(query.constraint, "'Casablanca' in titles and ('h264' in video_formats) and ('rtsp' in protocols)");
+        assert_eq!(
+            query.constraint,
+            "'Casablanca' in titles and ('h264' in video_formats) and ('rtsp' in protocols)"
+        );
         assert_eq!(query.preference, "max (max_connections - connections)");
 
         let request = request_of(&effects);
-        update(&mut m, Msg::ServersLoaded { request, at_ms: 5, servers: vec![server("a", 1), server("b", 2)] });
+        update(
+            &mut m,
+            Msg::ServersLoaded { request, at_ms: 5, servers: vec![server("a", 1), server("b", 2)] },
+        );
         update(&mut m, key(KeyCode::Down));
         let effects = update(&mut m, key(KeyCode::Enter));
         assert_eq!(m.phase, Phase::Charts);
@@ -646,7 +697,10 @@ mod tests {
         assert!(effects.iter().any(|e| matches!(e, Effect::LoadServers { .. })), "fresh figures on return");
 
         let effects = update(&mut m, key(KeyCode::Esc));
-        assert_eq!((m.phase, effects.as_slice()), (Phase::Titles, [Effect::Cancel(Slot::Servers)].as_slice()));
+        assert_eq!(
+            (m.phase, effects.as_slice()),
+            (Phase::Titles, [Effect::Cancel(Slot::Servers)].as_slice())
+        );
     }
 
     #[test]
@@ -686,7 +740,10 @@ mod tests {
     fn histories_are_bounded() {
         let (mut m, watch) = in_charts();
         for sequence in 0..200 {
-            update(&mut m, Msg::WatchUpdate { request: watch, at_ms: 0, sequence, servers: vec![server("a", 1)] });
+            update(
+                &mut m,
+                Msg::WatchUpdate { request: watch, at_ms: 0, sequence, servers: vec![server("a", 1)] },
+            );
         }
         assert_eq!(m.charts.data.series[0].load.len(), crate::tui::model::HISTORY);
     }
@@ -729,7 +786,10 @@ mod tests {
     #[test]
     fn failures_land_in_their_pane() {
         let (mut m, watch) = in_charts();
-        update(&mut m, Msg::Failed { request: watch, failure: Failure::new(FailureKind::Ended, "stream ended") });
+        update(
+            &mut m,
+            Msg::Failed { request: watch, failure: Failure::new(FailureKind::Ended, "stream ended") },
+        );
         assert_eq!(m.charts.failure().map(|f| f.kind), Some(FailureKind::Ended));
         assert_eq!(m.charts.data.series.len(), 2, "the histories stay");
         let effects = update(&mut m, key(KeyCode::Char('r')));
@@ -749,11 +809,20 @@ mod tests {
         update(&mut m, Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
         assert_eq!(m.outcome, None, "q is text in the form");
         let effects = update(&mut m, key(KeyCode::Enter));
-        assert_eq!(m.client, ClientConfig { video: vec!["h264".into(), "vp9 q".into()], audio: vec!["aac".into()], protocols: vec![] });
+        assert_eq!(
+            m.client,
+            ClientConfig {
+                video: vec!["h264".into(), "vp9 q".into()],
+                audio: vec!["aac".into()],
+                protocols: vec![]
+            }
+        );
         assert_eq!(m.phase, Phase::Titles);
         assert!(effects.contains(&Effect::Cancel(Slot::Watch)));
         let Some(Effect::LoadTitles { query, .. }) = effects.last() else { panic!("{effects:?}") };
-        assert!(query.constraint.starts_with("('h264' in video_formats or 'vp9 q' in video_formats) and ('aac' in audio_formats)"));
+        assert!(query.constraint.starts_with(
+            "('h264' in video_formats or 'vp9 q' in video_formats) and ('aac' in audio_formats)"
+        ));
 
         update(&mut m, key(KeyCode::Char('c')));
         chars(&mut m, "x");

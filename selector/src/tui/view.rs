@@ -11,8 +11,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{
-    Axis, Block, Chart, Clear, Dataset, GraphType, List, ListItem, ListState, Paragraph, Row, Table, TableState,
-    Wrap,
+    Axis, Block, Chart, Clear, Dataset, GraphType, List, ListItem, ListState, Paragraph, Row, Table,
+    TableState, Wrap,
 };
 
 use super::model::{ClientForm, Failure, HISTORY, LoadingState, Model, Overlay, Pane, Phase};
@@ -99,6 +99,29 @@ fn failure_text(failure: &Failure, hint: &str) -> Text<'static> {
 // ------------------------------------------------------------- phase 1
 
 fn draw_titles(model: &Model, frame: &mut Frame, area: Rect) {
+    // Without titles to show, the message takes the whole body.
+    let hint = "r: try again · c: change the client";
+    let message = match &model.titles.state {
+        LoadingState::Error(_) => pane_message(&model.titles, "titles", hint),
+        LoadingState::Loading | LoadingState::Idle if model.titles.data.is_empty() => {
+            pane_message(&model.titles, "titles", hint)
+        }
+        LoadingState::Loaded if model.titles.data.is_empty() => Some(Text::from(vec![
+            Line::raw("No titles."),
+            Line::styled(
+                "No server that plays the client's formats over its protocols has a free connection.",
+                DIM,
+            ),
+            Line::raw(""),
+            Line::styled("c: change the client · r: reload", DIM),
+        ])),
+        _ => None,
+    };
+    if let Some(text) = message {
+        let block = Block::bordered().title(" Titles ");
+        frame.render_widget(Paragraph::new(text).block(block).wrap(Wrap { trim: false }), area);
+        return;
+    }
     let [list_area, details_area] =
         Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(area);
     let visible = model.visible_titles();
@@ -110,32 +133,21 @@ fn draw_titles(model: &Model, frame: &mut Frame, area: Rect) {
     let block = Block::bordered().title(counted);
     let inner = block.inner(list_area);
     frame.render_widget(block, list_area);
-    let [filter_area, items_area] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
+    let [filter_area, items_area] =
+        Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
     let filter = if model.filter.editing {
-        Line::from(vec![Span::styled("/ ", KEY), Span::raw(model.filter.text.clone()), Span::styled("▏", KEY)])
+        Line::from(vec![
+            Span::styled("/ ", KEY),
+            Span::raw(model.filter.text.clone()),
+            Span::styled("▏", KEY),
+        ])
     } else if model.filter.text.is_empty() {
         Line::styled("/ to filter", DIM)
     } else {
         Line::from(vec![Span::styled("/ ", DIM), Span::raw(model.filter.text.clone())])
     };
     frame.render_widget(Paragraph::new(filter), filter_area);
-
-    let hint = "r: try again · c: change the client";
-    let message = match (&model.titles.state, model.titles.data.is_empty()) {
-        (LoadingState::Loading | LoadingState::Error(_), true) | (LoadingState::Error(_), false) => {
-            pane_message(&model.titles, "titles", hint)
-        }
-        (LoadingState::Loaded, true) => Some(Text::from(vec![
-            Line::raw("No titles."),
-            Line::styled("No server that plays the client's formats has a free connection.", DIM),
-            Line::raw(""),
-            Line::styled("c: change the client · r: reload", DIM),
-        ])),
-        _ => None,
-    };
-    if let Some(text) = message {
-        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), items_area);
-    } else if visible.is_empty() && !model.titles.data.is_empty() {
+    if visible.is_empty() {
         frame.render_widget(Paragraph::new(Line::styled("No title matches the filter.", DIM)), items_area);
     } else {
         let items: Vec<ListItem> = visible.iter().map(|t| ListItem::new(t.name.clone())).collect();
@@ -176,21 +188,28 @@ fn draw_title_details(model: &Model, frame: &mut Frame, area: Rect) {
         Row::new(vec![
             s.host.clone(),
             m.and_then(|m| m.duration).map_or("?".to_string(), format_length),
-            m.and_then(|m| m.frame_rate).map_or("?".to_string(), |r| crate::values::format_double(r)),
+            m.and_then(|m| m.frame_rate).map_or("?".to_string(), crate::values::format_double),
             size,
             codecs,
         ])
     });
     let table = Table::new(
         rows,
-        [Constraint::Fill(1), Constraint::Length(7), Constraint::Length(5), Constraint::Length(9), Constraint::Length(9)],
+        [
+            Constraint::Fill(1),
+            Constraint::Length(7),
+            Constraint::Length(6),
+            Constraint::Length(9),
+            Constraint::Length(9),
+        ],
     )
     .header(Row::new(["server", "length", "fps", "size", "codecs"]).style(DIM));
     frame.render_widget(table, table_area);
     let info = title.servers.iter().find_map(|s| s.movie.as_ref()?.info_url.clone());
     if let Some(info) = info {
         frame.render_widget(
-            Paragraph::new(Line::from(vec![Span::styled("info ", DIM), Span::raw(info)])).wrap(Wrap { trim: true }),
+            Paragraph::new(Line::from(vec![Span::styled("info ", DIM), Span::raw(info)]))
+                .wrap(Wrap { trim: true }),
             info_area,
         );
     }
@@ -262,7 +281,9 @@ fn draw_servers(model: &Model, frame: &mut Frame, area: Rect) {
 
     let hint = "r: try again · Esc: back to the titles";
     let message = match (&model.servers.state, n) {
-        (LoadingState::Loading, 0) | (LoadingState::Error(_), _) => pane_message(&model.servers, "servers", hint),
+        (LoadingState::Loading, 0) | (LoadingState::Error(_), _) => {
+            pane_message(&model.servers, "servers", hint)
+        }
         (LoadingState::Loaded, 0) => Some(Text::from(vec![
             Line::raw(format!("No server that plays the client's formats offers {title} any more.")),
             Line::raw(""),
@@ -291,7 +312,8 @@ fn draw_servers(model: &Model, frame: &mut Frame, area: Rect) {
         ])];
         lines.push(Line::from(vec![Span::styled("plays ", DIM), Span::raw(server.play_url().to_string())]));
         if model.servers.data.iter().any(|s| s.figures.incomplete()) {
-            lines.push(Line::styled("? figure not available: the server's agent did not answer in time", DIM));
+            lines
+                .push(Line::styled("? figure not available: the server's agent did not answer in time", DIM));
         }
         frame.render_widget(Paragraph::new(lines), details_area);
     }
@@ -307,7 +329,11 @@ pub fn sparkline_text(values: &VecDeque<Option<f64>>, width: usize, max: f64) ->
     for value in values.iter().skip(skip) {
         text.push(match value {
             Some(v) if max > 0.0 => {
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped to 0..=7")]
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "clamped to 0..=7"
+                )]
                 let level = ((v / max).clamp(0.0, 1.0) * 7.0).round() as usize;
                 BARS[level.min(7)]
             }
@@ -328,9 +354,14 @@ fn draw_charts(model: &Model, frame: &mut Frame, area: Rect) {
     let [list_area, charts_area] =
         Layout::vertical([Constraint::Length(list_height), Constraint::Fill(1)]).areas(area);
     let title = model.title.clone().unwrap_or_default();
-    let block = Block::bordered()
-        .title(format!(" Live: {title} "))
-        .title(Line::from(vec![Span::raw(" "), Span::styled(model.order.label(), RECOMMENDED), Span::raw(" first ")]).right_aligned());
+    let block = Block::bordered().title(format!(" Live: {title} ")).title(
+        Line::from(vec![
+            Span::raw(" "),
+            Span::styled(model.order.label(), RECOMMENDED),
+            Span::raw(" first "),
+        ])
+        .right_aligned(),
+    );
     let inner = block.inner(list_area);
     frame.render_widget(block, list_area);
     let load_max = series.iter().map(|s| peak(&s.load)).fold(1.0, f64::max);
@@ -384,7 +415,15 @@ fn draw_charts(model: &Model, frame: &mut Frame, area: Rect) {
     let host = &selected.server.host;
     let f = &selected.server.figures;
     let style = if selected.rank == Some(0) { RECOMMENDED } else { Style::new().fg(Color::Cyan) };
-    draw_chart(frame, load_area, &format!("{host} load"), &selected.load, peak(&selected.load).max(1.0), 1.0, style);
+    draw_chart(
+        frame,
+        load_area,
+        &format!("{host} load"),
+        &selected.load,
+        peak(&selected.load).max(1.0),
+        1.0,
+        style,
+    );
     let capacity = match (f.bandwidth_out, f.bandwidth_free) {
         (Some(out), Some(free)) => out.saturating_add(free),
         _ => 0,
@@ -397,19 +436,33 @@ fn draw_charts(model: &Model, frame: &mut Frame, area: Rect) {
     draw_chart(frame, connections_area, "connections", &selected.connections, connections_max, 1.0, style);
 }
 
-/// A line chart of a history, right-aligned on a window of [`HISTORY`]
-/// samples, values divided by `unit` for the axis labels.
-fn draw_chart(frame: &mut Frame, area: Rect, name: &str, values: &VecDeque<Option<f64>>, max: f64, unit: f64, style: Style) {
+/// Samples a chart spans at least: a short history is drawn on this
+/// window (right-aligned), a longer one on its own length, up to
+/// [`HISTORY`].
+const MIN_WINDOW: usize = 10;
+
+/// A line chart of a history, right-aligned on its window, values divided
+/// by `unit` for the axis labels.
+fn draw_chart(
+    frame: &mut Frame,
+    area: Rect,
+    name: &str,
+    values: &VecDeque<Option<f64>>,
+    max: f64,
+    unit: f64,
+    style: Style,
+) {
+    let window = values.len().clamp(MIN_WINDOW, HISTORY);
     #[allow(clippy::cast_precision_loss, reason = "sample positions are small")]
     let points: Vec<(f64, f64)> = values
         .iter()
         .enumerate()
-        .filter_map(|(i, v)| v.map(|v| ((HISTORY - values.len() + i) as f64, v / unit)))
+        .filter_map(|(i, v)| v.map(|v| ((window - values.len() + i) as f64, v / unit)))
         .collect();
     let top = max / unit;
     let label = |v: f64| if v >= 10.0 { format!("{v:.0}") } else { format!("{v:.1}") };
     #[allow(clippy::cast_precision_loss, reason = "window length")]
-    let x_max = (HISTORY - 1) as f64;
+    let x_max = (window - 1) as f64;
     let chart = Chart::new(vec![
         Dataset::default().marker(Marker::Braille).graph_type(GraphType::Line).style(style).data(&points),
     ])
@@ -500,12 +553,7 @@ fn draw_footer(model: &Model, frame: &mut Frame, area: Rect) {
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let width = width.min(area.width);
     let height = height.min(area.height);
-    Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
-    }
+    Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
 }
 
 const HELP: &[(&str, &str)] = &[
@@ -589,7 +637,8 @@ mod tests {
 
     #[test]
     fn sparklines_scale_and_pad() {
-        let values: VecDeque<Option<f64>> = [Some(0.0), Some(0.5), None, Some(1.0), Some(2.0)].into_iter().collect();
+        let values: VecDeque<Option<f64>> =
+            [Some(0.0), Some(0.5), None, Some(1.0), Some(2.0)].into_iter().collect();
         assert_eq!(sparkline_text(&values, 8, 1.0), "   ▁▅ ██");
         assert_eq!(sparkline_text(&values, 3, 2.0), " ▅█");
         assert_eq!(sparkline_text(&VecDeque::new(), 2, 1.0), "  ");
