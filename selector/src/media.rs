@@ -319,9 +319,11 @@ pub struct TitleOnServer {
     pub movie: Option<Movie>,
 }
 
-/// Every title of the offers, from their `titles` and their `movies`
-/// records, each with the servers that hold it, sorted by name (ignoring
-/// case). A server is listed once per title.
+/// Every title of the offers, each with the servers that hold it and
+/// their `movies` record of it, sorted by name (ignoring case). A server
+/// holds the titles of its `titles` property (what phase 2 asks for with
+/// `'name' in titles`); a record for a title not listed there is ignored.
+/// A server is listed once per title.
 pub fn merge_titles(offers: &[MatchedOffer]) -> Vec<Title> {
     // Keyed by (lower-case name, name) so that the order ignores case but
     // names that differ in case stay apart.
@@ -329,20 +331,19 @@ pub fn merge_titles(offers: &[MatchedOffer]) -> Vec<Title> {
     for offer in offers {
         let host = string_of(property(offer, "host")).unwrap_or_else(|| offer.reference.clone());
         let records = movies(offer);
-        let mut names: Vec<&str> = match property(offer, "titles") {
-            Some(Kind::StringSeq(seq)) => seq.values.iter().map(String::as_str).collect(),
-            _ => Vec::new(),
+        let names: &[String] = match property(offer, "titles") {
+            Some(Kind::StringSeq(seq)) => &seq.values,
+            _ => &[],
         };
-        names.extend(records.iter().map(|m| m.name.as_str()));
         for name in names {
-            let servers = titles.entry((name.to_lowercase(), name.to_string())).or_default();
+            let servers = titles.entry((name.to_lowercase(), name.clone())).or_default();
             if servers.iter().any(|s| s.offer_id == offer.id) {
                 continue;
             }
             servers.push(TitleOnServer {
                 offer_id: offer.id.clone(),
                 host: host.clone(),
-                movie: records.iter().find(|m| m.name == name).cloned(),
+                movie: records.iter().find(|m| &m.name == name).cloned(),
             });
         }
     }
@@ -563,8 +564,13 @@ mod tests {
         let offers = vec![
             offer("o1", "alpha", &["Casablanca", "metropolis"], vec![casablanca("rtsp://alpha/c", 24.0)]),
             offer("o2", "beta", &["Casablanca", "Casablanca"], vec![casablanca("rtsp://beta/c", 25.0)]),
-            // A record for a title the titles list forgot, and a record without a name.
-            offer("o3", "gamma", &[], vec![record(&[("name", Value::string("Nosferatu"))]), record(&[])]),
+            // A record without a name, and one for a title that is not listed.
+            offer(
+                "o3",
+                "gamma",
+                &["Nosferatu"],
+                vec![record(&[]), record(&[("name", Value::string("Sunrise"))])],
+            ),
         ];
         let titles = merge_titles(&offers);
         let names: Vec<&str> = titles.iter().map(|t| t.name.as_str()).collect();
@@ -578,7 +584,7 @@ mod tests {
         );
         assert_eq!(beta.play_url.as_deref(), Some("rtsp://beta/c"));
         assert_eq!(titles[1].servers[0].movie, None, "listed without a record");
-        assert_eq!(titles[2].servers[0].host, "gamma");
+        assert_eq!((titles[2].servers[0].host.as_str(), &titles[2].servers[0].movie), ("gamma", &None));
     }
 
     #[test]

@@ -196,6 +196,14 @@ async fn phase_3_charts_then_enter_picks_and_reserves() {
     assert!(is_recommended(buffer, star) && is_highlighted(buffer, star));
     assert!(!is_recommended(buffer, beta));
     snapshot("phase3_charts_120x36", &draw(&session, 120, 36));
+    // Any size draws, however small, with or without an overlay.
+    for overlay in [Overlay::None, Overlay::Help] {
+        session.model.overlay = overlay;
+        for (width, height) in [(1, 1), (20, 5), (40, 12), (79, 23), (200, 60)] {
+            draw(&session, width, height);
+        }
+    }
+    session.model.overlay = Overlay::None;
 
     press(&mut session, KeyCode::Down);
     press(&mut session, KeyCode::Enter);

@@ -312,8 +312,7 @@ fn draw_servers(model: &Model, frame: &mut Frame, area: Rect) {
         ])];
         lines.push(Line::from(vec![Span::styled("plays ", DIM), Span::raw(server.play_url().to_string())]));
         if model.servers.data.iter().any(|s| s.figures.incomplete()) {
-            lines
-                .push(Line::styled("? figure not available: the server's agent did not answer in time", DIM));
+            lines.push(Line::styled("? not reported, or the server's agent did not answer in time", DIM));
         }
         frame.render_widget(Paragraph::new(lines), details_area);
     }
@@ -563,7 +562,7 @@ const HELP: &[(&str, &str)] = &[
     ("Enter", "the servers that have the title"),
     ("", "2 Servers: live figures, ranked by the broker"),
     ("Enter", "live charts of the servers"),
-    ("o", "rank by most free connections or least load"),
+    ("o", "rank by free connections, or by load"),
     ("", "3 Charts: ★ is the broker's recommendation"),
     ("Enter", "pick the highlighted server, then play"),
     ("", "Everywhere"),
