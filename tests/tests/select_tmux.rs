@@ -69,7 +69,14 @@ async fn serve_figures(connections: u64, load: f64) -> Result<String> {
     Ok(format!("http://{addr}"))
 }
 
-async fn export(broker: &BrokerProcess, host: &str, max: u64, titles: &[&str], connections: u64, load: f64) -> Result<()> {
+async fn export(
+    broker: &BrokerProcess,
+    host: &str,
+    max: u64,
+    titles: &[&str],
+    connections: u64,
+    load: f64,
+) -> Result<()> {
     let evaluator = serve_figures(connections, load).await?;
     let field = |name: &str, value: pb::Value| pb::Field { name: name.into(), value: Some(value) };
     let records = titles
@@ -90,7 +97,10 @@ async fn export(broker: &BrokerProcess, host: &str, max: u64, titles: &[&str], c
         pb::Property::value("protocols", pb::Value::string_seq(["rtsp"])),
         pb::Property::value("max_connections", pb::Value::uint64(max)),
         pb::Property::value("titles", pb::Value::string_seq(titles.iter().copied())),
-        pb::Property::value("movies", pb::Value { kind: Some(pb::value::Kind::RecordList(pb::RecordList { records })) }),
+        pb::Property::value(
+            "movies",
+            pb::Value { kind: Some(pb::value::Kind::RecordList(pb::RecordList { records })) },
+        ),
     ];
     for (name, value_type) in [
         ("connections", pb::ValueType::Uint64),
@@ -100,8 +110,12 @@ async fn export(broker: &BrokerProcess, host: &str, max: u64, titles: &[&str], c
         ("bandwidth_free", pb::ValueType::Uint64),
         ("disk_free", pb::ValueType::Uint64),
     ] {
-        let dynamic =
-            pb::DynamicProp { evaluator: evaluator.clone(), extra_info: None, max_age_ms: 0, value_type: value_type as i32 };
+        let dynamic = pb::DynamicProp {
+            evaluator: evaluator.clone(),
+            extra_info: None,
+            max_age_ms: 0,
+            value_type: value_type as i32,
+        };
         properties.push(pb::Property::dynamic(name, dynamic));
     }
     broker
@@ -219,7 +233,8 @@ async fn select_goes_through_three_phases_and_prints_the_pick() -> Result<()> {
     tmux.keys(&["Enter", "Enter"])?;
 
     // Phase 2: the servers with Casablanca, ranked by free connections.
-    let screen = tmux.wait_for("phase 2", |s| s.contains("Servers with Casablanca (2)") && s.contains("1/10")).await?;
+    let screen =
+        tmux.wait_for("phase 2", |s| s.contains("Servers with Casablanca (2)") && s.contains("1/10")).await?;
     assert!(screen.contains("ranked by most free connections"), "{screen}");
     let alpha = screen.lines().find(|l| l.contains("alpha")).context("alpha row")?;
     assert!(alpha.contains('★') && alpha.contains("1/10"), "alpha is recommended: {alpha}");
