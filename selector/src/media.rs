@@ -520,6 +520,9 @@ mod tests {
         assert_eq!(file.client(), client(&["h264", "vp9"], &["aac"], &["rtsp"]));
         assert_eq!((file.player.as_deref(), file.order), (Some("mpv {url}"), Some(Order::Load)));
         assert_eq!(ClientConfigFile::parse("").unwrap(), ClientConfigFile::default());
+        let example = ClientConfigFile::parse(include_str!("../client.example.toml")).unwrap();
+        assert_eq!(example.client(), client(&["h264", "vp9"], &["aac", "opus"], &["rtsp", "hls"]));
+        assert_eq!((example.player.as_deref(), example.order), (Some("mpv {url}"), Some(Order::Room)));
         let error = ClientConfigFile::parse("vidoe = ['h264']").unwrap_err();
         assert!(error.contains("unknown field"), "{error}");
     }
