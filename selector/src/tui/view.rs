@@ -343,6 +343,9 @@ pub fn sparkline_text(values: &VecDeque<Option<f64>>, width: usize, max: f64) ->
     text
 }
 
+/// Width of the history sparklines in the server list of phase 3.
+const SPARK: usize = 12;
+
 fn peak(values: &VecDeque<Option<f64>>) -> f64 {
     values.iter().flatten().copied().fold(0.0, f64::max)
 }
@@ -363,7 +366,9 @@ fn draw_charts(model: &Model, frame: &mut Frame, area: Rect) {
     );
     let inner = block.inner(list_area);
     frame.render_widget(block, list_area);
+    // Sparklines share a scale across servers, so that bars compare.
     let load_max = series.iter().map(|s| peak(&s.load)).fold(1.0, f64::max);
+    let out_max = series.iter().map(|s| peak(&s.bandwidth_out)).fold(1.0, f64::max);
     let rows = series.iter().map(|s| {
         let f = &s.server.figures;
         let marker = match s.rank {
@@ -377,7 +382,8 @@ fn draw_charts(model: &Model, frame: &mut Frame, area: Rect) {
             connections(f),
             status,
             opt(f.bandwidth_out, format_rate),
-            sparkline_text(&s.load, 16, load_max),
+            sparkline_text(&s.load, SPARK, load_max),
+            sparkline_text(&s.bandwidth_out, SPARK, out_max),
         ]);
         match s.rank {
             Some(0) => row.style(RECOMMENDED),
@@ -391,10 +397,11 @@ fn draw_charts(model: &Model, frame: &mut Frame, area: Rect) {
         Constraint::Length(7),
         Constraint::Length(5),
         Constraint::Length(10),
-        Constraint::Length(16),
+        Constraint::Length(12),
+        Constraint::Length(12),
     ];
     let table = Table::new(rows, widths)
-        .header(Row::new(["", "server", "conns", "load", "out", "load history"]).style(DIM))
+        .header(Row::new(["", "server", "conns", "load", "out", "load history", "out history"]).style(DIM))
         .row_highlight_style(HIGHLIGHT);
     let mut state = TableState::default().with_selected(Some(model.chart_cursor));
     frame.render_stateful_widget(table, inner, &mut state);
