@@ -146,6 +146,14 @@ async fn phase_1_lists_titles_merged_across_servers() {
     type_text(&mut session, "/sin");
     snapshot("phase1_filter", &draw(&session, 80, 24));
     assert_eq!(session.model.highlighted_title().map(|t| t.name.as_str()), Some("Singin' in the Rain"));
+
+    // A title with a quote goes through the broker's constraint language.
+    press(&mut session, KeyCode::Enter);
+    press(&mut session, KeyCode::Enter);
+    settle(&mut session, "servers", servers_loaded).await;
+    let hosts: Vec<&str> = session.model.servers.data.iter().map(|s| s.host.as_str()).collect();
+    assert_eq!(hosts, ["alpha"]);
+    assert_eq!(session.model.servers.data[0].play_url(), "rtsp://alpha:8554/singinintherain");
     fleet.broker.shutdown().await.expect("shutdown");
 }
 
