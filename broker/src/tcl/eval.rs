@@ -107,17 +107,49 @@ pub(crate) enum BoolNode {
     And(Vec<BoolNode>),
     Or(Vec<BoolNode>),
     /// `==` / `!=` on booleans; `equal` is false for `!=`.
-    EqBool { equal: bool, lhs: Box<BoolNode>, rhs: Box<BoolNode> },
-    CmpNum { op: CompareOp, lhs: NumNode, rhs: NumNode },
+    EqBool {
+        equal: bool,
+        lhs: Box<BoolNode>,
+        rhs: Box<BoolNode>,
+    },
+    CmpNum {
+        op: CompareOp,
+        lhs: NumNode,
+        rhs: NumNode,
+    },
     /// `prop op constant`, the most common numeric test.
-    CmpPropNum { op: CompareOp, prop: PropId, constant: Num },
-    CmpStr { op: CompareOp, lhs: StrNode, rhs: StrNode },
+    CmpPropNum {
+        op: CompareOp,
+        prop: PropId,
+        constant: Num,
+    },
+    CmpStr {
+        op: CompareOp,
+        lhs: StrNode,
+        rhs: StrNode,
+    },
     /// `prop op 'constant'`.
-    CmpPropStr { op: CompareOp, prop: PropId, constant: Box<str> },
-    Substring { needle: StrNode, haystack: StrNode },
-    InNum { value: NumNode, seq: PropId },
-    InStr { value: StrNode, seq: PropId },
-    InBool { value: Box<BoolNode>, seq: PropId },
+    CmpPropStr {
+        op: CompareOp,
+        prop: PropId,
+        constant: Box<str>,
+    },
+    Substring {
+        needle: StrNode,
+        haystack: StrNode,
+    },
+    InNum {
+        value: NumNode,
+        seq: PropId,
+    },
+    InStr {
+        value: StrNode,
+        seq: PropId,
+    },
+    InBool {
+        value: Box<BoolNode>,
+        seq: PropId,
+    },
 }
 
 /// A number-typed expression.
@@ -128,7 +160,11 @@ pub(crate) enum NumNode {
     Unknown,
     Prop(PropId),
     Neg(Box<NumNode>),
-    Arith { op: ArithOp, lhs: Box<NumNode>, rhs: Box<NumNode> },
+    Arith {
+        op: ArithOp,
+        lhs: Box<NumNode>,
+        rhs: Box<NumNode>,
+    },
 }
 
 /// A string-typed expression: the language has no string operators, so

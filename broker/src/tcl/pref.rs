@@ -43,12 +43,17 @@ enum Rank<K> {
 impl CompiledPreference {
     /// Checks `preference` against `schema`: `min`/`max` need a number,
     /// `with` a boolean.
-    pub fn new<S: Schema + ?Sized>(preference: &Preference, schema: &S) -> Result<CompiledPreference, TclError> {
+    pub fn new<S: Schema + ?Sized>(
+        preference: &Preference,
+        schema: &S,
+    ) -> Result<CompiledPreference, TclError> {
         let compiler = Compiler { schema };
         let kind = match preference {
             Preference::Min(expr) => Kind::Min(compiler.number(expr, "'min' needs a numeric expression")?),
             Preference::Max(expr) => Kind::Max(compiler.number(expr, "'max' needs a numeric expression")?),
-            Preference::With(expr) => Kind::With(compiler.boolean(expr, "'with' needs a boolean expression")?),
+            Preference::With(expr) => {
+                Kind::With(compiler.boolean(expr, "'with' needs a boolean expression")?)
+            }
             Preference::Random => Kind::Random,
             Preference::First => Kind::First,
         };
@@ -99,6 +104,9 @@ impl CompiledPreference {
 }
 
 /// Parses and compiles a preference in one step.
-pub fn compile_preference<S: Schema + ?Sized>(text: &str, schema: &S) -> Result<CompiledPreference, TclError> {
+pub fn compile_preference<S: Schema + ?Sized>(
+    text: &str,
+    schema: &S,
+) -> Result<CompiledPreference, TclError> {
     CompiledPreference::new(&parse_preference(text)?, schema)
 }
