@@ -112,6 +112,7 @@ impl CompareOp {
     }
 
     /// Whether `a op b` holds given `a.cmp(b)`.
+    #[inline]
     pub fn holds(self, ordering: std::cmp::Ordering) -> bool {
         use std::cmp::Ordering::{Equal, Greater, Less};
         match self {

@@ -7,7 +7,7 @@
 //! differ from what the type declared), constant sub-expressions are folded
 //! and common shapes get specialised nodes.
 
-use crate::tcl::eval::{BoolNode, NumNode, Properties, StrNode, Truth};
+use crate::tcl::eval::{BoolNode, NumNode, Properties, StrConst, StrNode, Truth};
 use crate::tcl::num::Num;
 use crate::tcl::{ArithOp, CompareOp, Expr, Literal, Span, TclError, parse_constraint};
 use crate::value::{PropId, ValueType};
@@ -144,7 +144,7 @@ impl<S: Schema + ?Sized> Compiler<'_, S> {
         let needle = self.string(needle, "'~' needs string operands")?;
         let haystack = self.string(haystack, "'~' needs string operands")?;
         Ok(Typed::Bool(match (&needle, &haystack) {
-            (StrNode::Const(n), StrNode::Const(h)) => BoolNode::Const(Truth::from(h.contains(&**n))),
+            (StrNode::Const(n), StrNode::Const(h)) => BoolNode::Const(Truth::from(h.as_str().contains(n.as_str()))),
             _ => BoolNode::Substring { needle, haystack },
         }))
     }
@@ -302,6 +302,7 @@ impl<S: Schema + ?Sized> Compiler<'_, S> {
                 other => nodes.push(other),
             }
         }
+        nodes.sort_by_cached_key(BoolNode::cost);
         let node = if decided {
             BoolNode::Const(absorbing)
         } else if nodes.len() <= 1 {
@@ -327,7 +328,7 @@ fn literal(value: &Literal) -> Typed {
         Literal::Int(value) => Typed::Num(NumNode::Const(Num::Int(*value))),
         Literal::UInt(value) => Typed::Num(NumNode::Const(Num::UInt(*value))),
         Literal::Double(value) => Typed::Num(NumNode::Const(Num::Double(*value))),
-        Literal::String(value) => Typed::Str(StrNode::Const(value.as_str().into())),
+        Literal::String(value) => Typed::Str(StrNode::Const(StrConst::new(value))),
     }
 }
 
@@ -347,7 +348,7 @@ fn compare_numbers(op: CompareOp, lhs: NumNode, rhs: NumNode) -> BoolNode {
 
 fn compare_strings(op: CompareOp, lhs: StrNode, rhs: StrNode) -> BoolNode {
     match (lhs, rhs) {
-        (StrNode::Const(a), StrNode::Const(b)) => BoolNode::Const(Truth::from(op.holds(a.cmp(&b)))),
+        (StrNode::Const(a), StrNode::Const(b)) => BoolNode::Const(Truth::from(op.holds(a.as_str().cmp(b.as_str())))),
         (StrNode::Prop(prop), StrNode::Const(constant)) => BoolNode::CmpPropStr { op, prop, constant },
         (StrNode::Const(constant), StrNode::Prop(prop)) => {
             BoolNode::CmpPropStr { op: op.flipped(), prop, constant }

@@ -63,10 +63,12 @@ impl Truth {
     }
 
     /// Whether this is `True`: an offer matches only then.
+    #[inline]
     pub fn is_true(self) -> bool {
         self == Truth::True
     }
 
+    #[inline]
     fn from_option(value: Option<bool>) -> Truth {
         match value {
             Some(true) => Truth::True,
@@ -90,6 +92,7 @@ impl std::ops::Not for Truth {
 }
 
 impl From<bool> for Truth {
+    #[inline]
     fn from(value: bool) -> Truth {
         if value { Truth::True } else { Truth::False }
     }
@@ -132,7 +135,7 @@ pub(crate) enum BoolNode {
     CmpPropStr {
         op: CompareOp,
         prop: PropId,
-        constant: Box<str>,
+        constant: StrConst,
     },
     Substring {
         needle: StrNode,
@@ -171,24 +174,85 @@ pub(crate) enum NumNode {
 /// this is a literal or a property.
 #[derive(Debug, Clone)]
 pub(crate) enum StrNode {
-    Const(Box<str>),
+    Const(StrConst),
     Prop(PropId),
+}
+
+/// A string literal of a compiled constraint. Short ones (most are: format
+/// names, regions, colours) are also kept packed in an integer, so that the
+/// common equality tests (`'h264' in formats`, `region == 'eu'`) compare
+/// without a call to `memcmp`.
+#[derive(Debug, Clone)]
+pub(crate) struct StrConst {
+    text: Box<str>,
+    /// The bytes, little-endian, when there are at most 8.
+    packed: Option<u64>,
+}
+
+impl StrConst {
+    pub fn new(text: &str) -> StrConst {
+        let packed = (text.len() <= 8).then(|| pack(text.as_bytes()));
+        StrConst { text: text.into(), packed }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether this string occurs in `haystack` (the `~` operator).
+    #[inline]
+    pub fn occurs_in(&self, haystack: &str) -> bool {
+        // Scanning a short haystack (host names, labels) directly beats
+        // setting up the standard library's searcher; it is linear in the
+        // haystack since the needle is at most 8 bytes.
+        const DIRECT_SCAN_LIMIT: usize = 64;
+        let (bytes, needle) = (haystack.as_bytes(), self.text.as_bytes());
+        match (self.packed, needle.first()) {
+            (Some(packed), Some(&first)) if bytes.len() <= DIRECT_SCAN_LIMIT => {
+                bytes.windows(needle.len()).any(|window| window.first() == Some(&first) && pack(window) == packed)
+            }
+            _ => haystack.contains(self.as_str()),
+        }
+    }
+
+    #[inline]
+    pub fn equals(&self, candidate: &str) -> bool {
+        let candidate = candidate.as_bytes();
+        if candidate.len() != self.text.len() {
+            return false;
+        }
+        match self.packed {
+            // Same length, so at most 8 bytes too.
+            Some(packed) => pack(candidate) == packed,
+            None => candidate == self.text.as_bytes(),
+        }
+    }
+}
+
+/// Up to 8 bytes as a little-endian integer, loaded as two overlapping
+/// halves rather than byte by byte. Callers pass at most 8 bytes.
+#[inline]
+fn pack(bytes: &[u8]) -> u64 {
+    let len = bytes.len();
+    if let (Some(low), Some(high)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        u64::from(u32::from_le_bytes(*low)) | u64::from(u32::from_le_bytes(*high)) << ((len - 4) * 8)
+    } else if let (Some(low), Some(high)) = (bytes.first_chunk::<2>(), bytes.last_chunk::<2>()) {
+        u64::from(u16::from_le_bytes(*low)) | u64::from(u16::from_le_bytes(*high)) << ((len - 2) * 8)
+    } else {
+        bytes.first().map_or(0, |&byte| u64::from(byte))
+    }
 }
 
 impl BoolNode {
     pub fn eval<P: Properties + ?Sized>(&self, props: &P) -> Truth {
         match self {
-            BoolNode::Const(truth) => *truth,
-            BoolNode::Prop(id) => match props.get(*id) {
-                Some(Value::Bool(value)) => Truth::from(*value),
-                _ => Truth::Unknown,
-            },
-            BoolNode::Exist(id) => Truth::from(props.exists(*id)),
-            BoolNode::Not(operand) => !operand.eval(props),
+            // The operands of `and`/`or` are mostly tests on one property:
+            // evaluating them inline saves a call per operand, which is a
+            // good part of the cost of such a test.
             BoolNode::And(operands) => {
                 let mut result = Truth::True;
                 for operand in operands {
-                    match operand.eval(props) {
+                    match operand.eval_inline(props) {
                         Truth::False => return Truth::False,
                         Truth::Unknown => result = Truth::Unknown,
                         Truth::True => {}
@@ -199,7 +263,7 @@ impl BoolNode {
             BoolNode::Or(operands) => {
                 let mut result = Truth::False;
                 for operand in operands {
-                    match operand.eval(props) {
+                    match operand.eval_inline(props) {
                         Truth::True => return Truth::True,
                         Truth::Unknown => result = Truth::Unknown,
                         Truth::False => {}
@@ -207,6 +271,23 @@ impl BoolNode {
                 }
                 result
             }
+            other => other.eval_inline(props),
+        }
+    }
+
+    /// Evaluates every kind of node but `and`/`or`, which go through
+    /// [`BoolNode::eval`] (so the recursion is not inlined into itself).
+    #[inline(always)]
+    fn eval_inline<P: Properties + ?Sized>(&self, props: &P) -> Truth {
+        match self {
+            BoolNode::And(_) | BoolNode::Or(_) => self.eval(props),
+            BoolNode::Const(truth) => *truth,
+            BoolNode::Prop(id) => match props.get(*id) {
+                Some(Value::Bool(value)) => Truth::from(*value),
+                _ => Truth::Unknown,
+            },
+            BoolNode::Exist(id) => Truth::from(props.exists(*id)),
+            BoolNode::Not(operand) => !operand.eval(props),
             BoolNode::EqBool { equal, lhs, rhs } => match (lhs.eval(props), rhs.eval(props)) {
                 (Truth::Unknown, _) | (_, Truth::Unknown) => Truth::Unknown,
                 (a, b) => Truth::from((a == b) == *equal),
@@ -216,20 +297,32 @@ impl BoolNode {
                 Truth::from_option(ordering.map(|o| op.holds(o)))
             }
             BoolNode::CmpPropNum { op, prop, constant } => {
-                let value = props.get(*prop).and_then(Num::from_value);
-                Truth::from_option(value.and_then(|v| v.compare(*constant)).map(|o| op.holds(o)))
+                let ordering = match (props.get(*prop), constant) {
+                    // The value usually has the literal's type.
+                    (Some(Value::Int(value)), Num::Int(constant)) => Some(value.cmp(constant)),
+                    (Some(Value::Double(value)), Num::Double(constant)) => value.partial_cmp(constant),
+                    (Some(value), _) => Num::from_value(value).and_then(|value| value.compare(*constant)),
+                    (None, _) => None,
+                };
+                Truth::from_option(ordering.map(|ordering| op.holds(ordering)))
             }
             BoolNode::CmpStr { op, lhs, rhs } => match (lhs.eval(props), rhs.eval(props)) {
                 // str's order is byte-wise, as the language wants.
                 (Some(a), Some(b)) => Truth::from(op.holds(a.cmp(b))),
                 _ => Truth::Unknown,
             },
-            BoolNode::CmpPropStr { op, prop, constant } => match props.get(*prop) {
-                Some(Value::String(value)) => Truth::from(op.holds(value.as_str().cmp(constant))),
+            BoolNode::CmpPropStr { op, prop, constant } => match (op, props.get(*prop)) {
+                (CompareOp::Eq, Some(Value::String(value))) => Truth::from(constant.equals(value)),
+                (CompareOp::Ne, Some(Value::String(value))) => Truth::from(!constant.equals(value)),
+                (_, Some(Value::String(value))) => Truth::from(op.holds(value.as_str().cmp(constant.as_str()))),
                 _ => Truth::Unknown,
             },
-            BoolNode::Substring { needle, haystack } => match (needle.eval(props), haystack.eval(props)) {
-                (Some(needle), Some(haystack)) => Truth::from(haystack.contains(needle)),
+            BoolNode::Substring { needle, haystack } => match (needle, haystack.eval(props)) {
+                (StrNode::Const(needle), Some(haystack)) => Truth::from(needle.occurs_in(haystack)),
+                (StrNode::Prop(_), Some(haystack)) => match needle.eval(props) {
+                    Some(needle) => Truth::from(haystack.contains(needle)),
+                    None => Truth::Unknown,
+                },
                 _ => Truth::Unknown,
             },
             BoolNode::InNum { value, seq } => {
@@ -251,10 +344,14 @@ impl BoolNode {
                     _ => Truth::Unknown,
                 }
             }
-            BoolNode::InStr { value, seq } => match (value.eval(props), props.get(*seq)) {
-                (Some(value), Some(Value::StringSeq(items))) => {
-                    Truth::from(items.iter().any(|item| item == value))
+            BoolNode::InStr { value, seq } => match (value, props.get(*seq)) {
+                (StrNode::Const(needle), Some(Value::StringSeq(items))) => {
+                    Truth::from(items.iter().any(|item| needle.equals(item)))
                 }
+                (StrNode::Prop(_), Some(Value::StringSeq(items))) => match value.eval(props) {
+                    Some(value) => Truth::from(items.iter().any(|item| item == value)),
+                    None => Truth::Unknown,
+                },
                 _ => Truth::Unknown,
             },
             BoolNode::InBool { value, seq } => match (value.eval(props), props.get(*seq)) {
@@ -262,6 +359,30 @@ impl BoolNode {
                 (value, Some(Value::BoolSeq(items))) => Truth::from(items.contains(&value.is_true())),
                 _ => Truth::Unknown,
             },
+        }
+    }
+
+    /// A rough relative cost of evaluating the node. The operands of
+    /// `and`/`or` are evaluated cheapest first, so that an offer is rejected
+    /// (or accepted) by a numeric comparison before a scan of a sequence or
+    /// a substring search is paid for; the logic is commutative, so the
+    /// order does not change the result.
+    pub fn cost(&self) -> u32 {
+        match self {
+            BoolNode::Const(_) => 0,
+            BoolNode::Prop(_) | BoolNode::Exist(_) => 1,
+            BoolNode::CmpPropNum { .. } => 2,
+            BoolNode::CmpPropStr { .. } => 3,
+            BoolNode::CmpStr { .. } => 4,
+            BoolNode::Substring { .. } | BoolNode::InStr { .. } => 8,
+            BoolNode::Not(operand) => operand.cost().saturating_add(1),
+            BoolNode::EqBool { lhs, rhs, .. } => lhs.cost().saturating_add(rhs.cost()).saturating_add(1),
+            BoolNode::InBool { value, .. } => value.cost().saturating_add(8),
+            BoolNode::CmpNum { lhs, rhs, .. } => lhs.cost().saturating_add(rhs.cost()).saturating_add(2),
+            BoolNode::InNum { value, .. } => value.cost().saturating_add(8),
+            BoolNode::And(operands) | BoolNode::Or(operands) => {
+                operands.iter().fold(0, |total, operand| total.saturating_add(operand.cost()))
+            }
         }
     }
 
@@ -308,6 +429,15 @@ impl BoolNode {
 }
 
 impl NumNode {
+    fn cost(&self) -> u32 {
+        match self {
+            NumNode::Const(_) | NumNode::Unknown => 0,
+            NumNode::Prop(_) => 1,
+            NumNode::Neg(operand) => operand.cost().saturating_add(1),
+            NumNode::Arith { lhs, rhs, .. } => lhs.cost().saturating_add(rhs.cost()).saturating_add(2),
+        }
+    }
+
     /// The value, or `None` for Unknown.
     pub fn eval<P: Properties + ?Sized>(&self, props: &P) -> Option<Num> {
         match self {
@@ -338,7 +468,7 @@ impl StrNode {
     #[inline]
     pub fn eval<'a, P: Properties + ?Sized>(&'a self, props: &'a P) -> Option<&'a str> {
         match self {
-            StrNode::Const(value) => Some(value),
+            StrNode::Const(value) => Some(value.as_str()),
             StrNode::Prop(id) => match props.get(*id) {
                 Some(Value::String(value)) => Some(value),
                 _ => None,

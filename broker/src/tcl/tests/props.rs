@@ -414,3 +414,34 @@ proptest! {
         }
     }
 }
+
+/// Escapes a string for a TCL literal.
+fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The string nodes specialised for literals (packed short strings, the
+    /// direct substring scan) agree with the standard library.
+    #[test]
+    fn string_literal_tests_agree_with_std(
+        needle in "[ab\u{e9}]{0,10}",
+        haystack in "[ab\u{e9}]{0,80}",
+        items in prop::collection::vec("[ab]{0,9}", 0..4),
+    ) {
+        let offer = super::offer()
+            .with("s", Value::String(haystack.clone()))
+            .with("ss", Value::StringSeq(items.clone()));
+        let eval = |text: String| compile_constraint(&text, &TestSchema).expect("compiles").eval(&offer);
+        let literal = quoted(&needle);
+        prop_assert_eq!(eval(format!("{literal} ~ s")), Truth::from(haystack.contains(needle.as_str())));
+        prop_assert_eq!(eval(format!("s == {literal}")), Truth::from(haystack == needle));
+        prop_assert_eq!(eval(format!("{literal} != s")), Truth::from(haystack != needle));
+        prop_assert_eq!(eval(format!("s < {literal}")), Truth::from(haystack < needle));
+        prop_assert_eq!(eval(format!("{literal} in ss")), Truth::from(items.contains(&needle)));
+        prop_assert_eq!(eval(format!("s in ss")), Truth::from(items.contains(&haystack)));
+        prop_assert_eq!(eval(format!("s ~ {literal}")), Truth::from(needle.contains(haystack.as_str())));
+    }
+}
