@@ -44,7 +44,8 @@ struct MediaType {
 
 impl MediaType {
     fn new() -> MediaType {
-        let ids = PROPERTIES.iter().enumerate().map(|(i, (name, ty))| (*name, (PropId(i as u32), *ty))).collect();
+        let ids =
+            PROPERTIES.iter().enumerate().map(|(i, (name, ty))| (*name, (PropId(i as u32), *ty))).collect();
         MediaType { ids }
     }
 
@@ -112,7 +113,8 @@ const CONSTRAINT: &str = "'h264' in video_formats and max_connections > 10 and '
 
 fn evaluation(c: &mut Criterion) {
     let schema = MediaType::new();
-    let constraint: CompiledConstraint = compile_constraint(CONSTRAINT, &schema).expect("the constraint compiles");
+    let constraint: CompiledConstraint =
+        compile_constraint(CONSTRAINT, &schema).expect("the constraint compiles");
     let (formats, max_connections, host, load) =
         (schema.id("video_formats"), schema.id("max_connections"), schema.id("host"), schema.id("load"));
     // The same test, written by hand against the same accessor.

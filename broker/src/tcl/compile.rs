@@ -7,8 +7,9 @@
 //! differ from what the type declared), constant sub-expressions are folded
 //! and common shapes get specialised nodes.
 
-use crate::tcl::eval::{BoolNode, NumNode, Properties, StrConst, StrNode, Truth};
+use crate::tcl::eval::{BoolNode, NumNode, Properties, StrNode, Truth};
 use crate::tcl::num::Num;
+use crate::tcl::text::StrConst;
 use crate::tcl::{ArithOp, CompareOp, Expr, Literal, Span, TclError, parse_constraint};
 use crate::value::{PropId, ValueType};
 
@@ -59,6 +60,16 @@ impl CompiledConstraint {
     /// Whether the offer matches: only a `True` constraint does.
     pub fn matches<P: Properties + ?Sized>(&self, props: &P) -> bool {
         self.eval(props).is_true()
+    }
+
+    /// The constraint's value when it is the same for every offer (`TRUE`,
+    /// the empty constraint, `1 == 1`, `exist undeclared_everywhere`), so
+    /// the broker can skip evaluating it, or answer without scanning.
+    pub fn constant(&self) -> Option<Truth> {
+        match self.root {
+            BoolNode::Const(truth) => Some(truth),
+            _ => None,
+        }
     }
 
     /// The properties whose values evaluation may read, sorted and without
@@ -144,7 +155,9 @@ impl<S: Schema + ?Sized> Compiler<'_, S> {
         let needle = self.string(needle, "'~' needs string operands")?;
         let haystack = self.string(haystack, "'~' needs string operands")?;
         Ok(Typed::Bool(match (&needle, &haystack) {
-            (StrNode::Const(n), StrNode::Const(h)) => BoolNode::Const(Truth::from(h.as_str().contains(n.as_str()))),
+            (StrNode::Const(n), StrNode::Const(h)) => {
+                BoolNode::Const(Truth::from(h.as_str().contains(n.as_str())))
+            }
             _ => BoolNode::Substring { needle, haystack },
         }))
     }
@@ -348,7 +361,9 @@ fn compare_numbers(op: CompareOp, lhs: NumNode, rhs: NumNode) -> BoolNode {
 
 fn compare_strings(op: CompareOp, lhs: StrNode, rhs: StrNode) -> BoolNode {
     match (lhs, rhs) {
-        (StrNode::Const(a), StrNode::Const(b)) => BoolNode::Const(Truth::from(op.holds(a.as_str().cmp(b.as_str())))),
+        (StrNode::Const(a), StrNode::Const(b)) => {
+            BoolNode::Const(Truth::from(op.holds(a.as_str().cmp(b.as_str()))))
+        }
         (StrNode::Prop(prop), StrNode::Const(constant)) => BoolNode::CmpPropStr { op, prop, constant },
         (StrNode::Const(constant), StrNode::Prop(prop)) => {
             BoolNode::CmpPropStr { op: op.flipped(), prop, constant }

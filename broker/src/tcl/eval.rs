@@ -13,6 +13,7 @@
 //! the other side decides (`FALSE and U` is FALSE, `TRUE or U` is TRUE).
 
 use crate::tcl::num::Num;
+use crate::tcl::text::StrConst;
 use crate::tcl::{ArithOp, CompareOp};
 use crate::value::{PropId, Value};
 
@@ -178,71 +179,6 @@ pub(crate) enum StrNode {
     Prop(PropId),
 }
 
-/// A string literal of a compiled constraint. Short ones (most are: format
-/// names, regions, colours) are also kept packed in an integer, so that the
-/// common equality tests (`'h264' in formats`, `region == 'eu'`) compare
-/// without a call to `memcmp`.
-#[derive(Debug, Clone)]
-pub(crate) struct StrConst {
-    text: Box<str>,
-    /// The bytes, little-endian, when there are at most 8.
-    packed: Option<u64>,
-}
-
-impl StrConst {
-    pub fn new(text: &str) -> StrConst {
-        let packed = (text.len() <= 8).then(|| pack(text.as_bytes()));
-        StrConst { text: text.into(), packed }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// Whether this string occurs in `haystack` (the `~` operator).
-    #[inline]
-    pub fn occurs_in(&self, haystack: &str) -> bool {
-        // Scanning a short haystack (host names, labels) directly beats
-        // setting up the standard library's searcher; it is linear in the
-        // haystack since the needle is at most 8 bytes.
-        const DIRECT_SCAN_LIMIT: usize = 64;
-        let (bytes, needle) = (haystack.as_bytes(), self.text.as_bytes());
-        match (self.packed, needle.first()) {
-            (Some(packed), Some(&first)) if bytes.len() <= DIRECT_SCAN_LIMIT => {
-                bytes.windows(needle.len()).any(|window| window.first() == Some(&first) && pack(window) == packed)
-            }
-            _ => haystack.contains(self.as_str()),
-        }
-    }
-
-    #[inline]
-    pub fn equals(&self, candidate: &str) -> bool {
-        let candidate = candidate.as_bytes();
-        if candidate.len() != self.text.len() {
-            return false;
-        }
-        match self.packed {
-            // Same length, so at most 8 bytes too.
-            Some(packed) => pack(candidate) == packed,
-            None => candidate == self.text.as_bytes(),
-        }
-    }
-}
-
-/// Up to 8 bytes as a little-endian integer, loaded as two overlapping
-/// halves rather than byte by byte. Callers pass at most 8 bytes.
-#[inline]
-fn pack(bytes: &[u8]) -> u64 {
-    let len = bytes.len();
-    if let (Some(low), Some(high)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
-        u64::from(u32::from_le_bytes(*low)) | u64::from(u32::from_le_bytes(*high)) << ((len - 4) * 8)
-    } else if let (Some(low), Some(high)) = (bytes.first_chunk::<2>(), bytes.last_chunk::<2>()) {
-        u64::from(u16::from_le_bytes(*low)) | u64::from(u16::from_le_bytes(*high)) << ((len - 2) * 8)
-    } else {
-        bytes.first().map_or(0, |&byte| u64::from(byte))
-    }
-}
-
 impl BoolNode {
     pub fn eval<P: Properties + ?Sized>(&self, props: &P) -> Truth {
         match self {
@@ -314,7 +250,9 @@ impl BoolNode {
             BoolNode::CmpPropStr { op, prop, constant } => match (op, props.get(*prop)) {
                 (CompareOp::Eq, Some(Value::String(value))) => Truth::from(constant.equals(value)),
                 (CompareOp::Ne, Some(Value::String(value))) => Truth::from(!constant.equals(value)),
-                (_, Some(Value::String(value))) => Truth::from(op.holds(value.as_str().cmp(constant.as_str()))),
+                (_, Some(Value::String(value))) => {
+                    Truth::from(op.holds(value.as_str().cmp(constant.as_str())))
+                }
                 _ => Truth::Unknown,
             },
             BoolNode::Substring { needle, haystack } => match (needle, haystack.eval(props)) {

@@ -56,6 +56,7 @@ mod num;
 mod parser;
 mod pref;
 mod print;
+mod text;
 
 #[cfg(test)]
 mod tests;

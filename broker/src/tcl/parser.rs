@@ -209,10 +209,11 @@ impl<'s> Parser<'s> {
     /// argument of `min`). Stops before the first token that cannot continue
     /// it, for the caller to judge. `expected` names the missing first
     /// operand in messages.
-    fn expression(&mut self, floor: Level, expected: &str) -> Parsed<Expr> {
+    fn expression(&mut self, floor: Level, expected: &'static str) -> Parsed<Expr> {
         let mut stack: Vec<Pending<'s>> = Vec::new();
+        // Where the open parentheses are, innermost last.
         let mut open_parens: Vec<Span> = Vec::new();
-        let mut expected: Cow<'static, str> = Cow::Owned(expected.to_owned());
+        let mut expected = Cow::Borrowed(expected);
         loop {
             let factor = self.operand(&mut stack, &mut open_parens, &mut expected)?;
             let mut operand = self.apply_prefixes(&mut stack, factor)?;
@@ -414,7 +415,11 @@ impl<'s> Parser<'s> {
             Binary::Arith(op) => Expr::Arith { op, lhs: Box::new(lhs_expr), rhs: Box::new(rhs_expr), span },
             // `in` is built by `membership`, never pushed.
             Binary::In => {
-                return Err(TclError::syntax(token.span.start, "a property name after 'in'", "an expression"));
+                return Err(TclError::syntax(
+                    token.span.start,
+                    "a property name after 'in'",
+                    "an expression",
+                ));
             }
         };
         Ok(Operand { expr, level: op.level(), height })

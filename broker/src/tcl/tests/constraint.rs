@@ -581,3 +581,19 @@ fn syntax_errors_surface_through_compilation() {
         ),
     );
 }
+
+#[test]
+fn constant_constraints_are_recognised() {
+    let constant =
+        |text: &str| crate::tcl::compile_constraint(text, &super::TestSchema).expect("compiles").constant();
+    assert_eq!(constant(""), Some(Truth::True));
+    assert_eq!(constant("TRUE"), Some(Truth::True));
+    assert_eq!(constant("1 + 1 == 2"), Some(Truth::True));
+    assert_eq!(constant("'a' ~ 'cat' and not FALSE"), Some(Truth::True));
+    assert_eq!(constant("exist nowhere"), Some(Truth::False));
+    assert_eq!(constant("i == 1 and FALSE"), Some(Truth::False));
+    assert_eq!(constant("i == 1 or TRUE"), Some(Truth::True));
+    assert_eq!(constant("1 / (1 - 1) == 0"), Some(Truth::Unknown));
+    assert_eq!(constant("i == 1"), None);
+    assert_eq!(constant("exist ghost"), None);
+}

@@ -305,6 +305,8 @@ fn preference_syntax_errors() {
     pref_fails("first first", 6, "end of input after 'first'", "'first'");
     pref_fails("min i == 1", 6, "an arithmetic operator or end of input", "'=='");
     pref_fails("min a ~ b", 6, "an arithmetic operator or end of input", "'~'");
+    pref_fails("min a in S", 6, "an arithmetic operator or end of input", "'in'");
+    pref_fails("max a and b", 6, "an arithmetic operator or end of input", "'and'");
     pref_fails("with a b", 7, "an operator or end of input", "'b'");
     pref_fails("foo", 0, "'min', 'max', 'with', 'random', 'first' or nothing", "'foo'");
     pref_fails("MIN i", 0, "'min', 'max', 'with', 'random', 'first' or nothing", "'MIN'");
@@ -390,6 +392,20 @@ fn non_associative_operators() {
         "'in', a comparison operator, 'and', 'or' or ')'",
         "'~' ('~' is not associative; use parentheses)",
     );
+}
+
+#[test]
+fn an_in_test_is_not_an_operand_of_tighter_operators() {
+    let hint = "(put the 'in' test in parentheses)";
+    fails("x in S ~ y", 7, "a comparison operator, 'and', 'or' or end of input", &format!("'~' {hint}"));
+    fails("x in S + 1 == 2", 7, "a comparison operator, 'and', 'or' or end of input", &format!("'+' {hint}"));
+    fails("(x in S * 2)", 8, "a comparison operator, 'and', 'or' or ')'", &format!("'*' {hint}"));
+    shape("(x in S) ~ y", "(~ (in x S) y)");
+    shape("(x in S) + 1 == 2", "(== (+ (in x S) 1) 2)");
+    shape("not -a", "(not (neg a))");
+    shape("-(not a)", "(neg (not a))");
+    shape("not (a) + 1", "(+ (not a) 1)");
+    shape("- (a) * b", "(* (neg a) b)");
 }
 
 #[test]
