@@ -180,6 +180,7 @@ pub(crate) enum StrNode {
 }
 
 impl BoolNode {
+    /// The node's value on one offer.
     pub fn eval<P: Properties + ?Sized>(&self, props: &P) -> Truth {
         match self {
             // The operands of `and`/`or` are mostly tests on one property:

@@ -75,7 +75,10 @@ impl CompiledPreference {
     }
 
     /// Reorders `items` (given in discovery order) by the preference.
-    /// `props` gives an item's properties; `rng` is used only by `random`.
+    ///
+    /// `props` gives an item's properties, borrowed from the item (items are
+    /// typically `&Offer`s or hold their offer); `rng` is used only by
+    /// `random`. Each item's key is computed once, before sorting.
     pub fn order<T, P, R>(&self, items: &mut [T], props: impl Fn(&T) -> &P, rng: &mut R)
     where
         P: Properties + ?Sized,
