@@ -17,10 +17,14 @@
 
 use std::hint::black_box;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bourse_broker::Config;
 use bourse_broker::policy::Settings;
+use bourse_broker::query::QueryArgs;
+use bourse_broker::service::convert;
+use bourse_broker::trader::Trader;
 use bourse_proto as pb;
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use pb::admin_client::AdminClient;
@@ -221,6 +225,30 @@ fn cases(n_offers: u64) -> Vec<Case> {
 struct Clients {
     health: HealthClient<Channel>,
     lookup: LookupClient<Channel>,
+    /// The broker's trader itself, to tell the time spent in `Trader::query`
+    /// from the time spent in gRPC.
+    trader: Arc<Trader>,
+}
+
+/// How a call reaches the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Grpc,
+    /// `Trader::query` called directly, as the Lookup service does after
+    /// decoding; the empty call is then nothing at all.
+    InProcess,
+}
+
+/// The domain arguments of a request, as the Lookup service builds them.
+fn query_args(request: &pb::QueryRequest) -> QueryArgs {
+    QueryArgs {
+        type_name: request.r#type.clone(),
+        constraint: request.constraint.clone(),
+        preference: request.preference.clone(),
+        policies: convert::policies_from_pb(request.policies.clone()).expect("policies"),
+        desired: convert::desired_from_pb(request.desired.clone()).expect("desired"),
+        how_many: request.how_many,
+    }
 }
 
 /// What one reply said, for the table.
@@ -231,14 +259,20 @@ struct Reply {
     returned: usize,
 }
 
-async fn call(clients: &mut Clients, call: &Call) -> Reply {
-    match call {
-        Call::Empty => {
+async fn call(clients: &mut Clients, call: &Call, path: Path) -> Reply {
+    match (call, path) {
+        (Call::Empty, Path::InProcess) => Reply::default(),
+        (Call::Query(request), Path::InProcess) => {
+            let result = clients.trader.query(query_args(request)).await.expect("query");
+            let result = black_box(result);
+            Reply { searched: result.searched, matched: result.matched, returned: result.offers.len() }
+        }
+        (Call::Empty, Path::Grpc) => {
             let reply = clients.health.check(HealthCheckRequest { service: String::new() }).await;
             black_box(reply.expect("health check"));
             Reply::default()
         }
-        Call::Query(request) => {
+        (Call::Query(request), Path::Grpc) => {
             let reply = clients.lookup.query(request.clone()).await.expect("query").into_inner();
             let reply = black_box(reply);
             Reply { searched: reply.searched, matched: reply.matched, returned: reply.offers.len() }
@@ -323,23 +357,23 @@ struct Budget {
 }
 
 /// Times single calls: the light cases in turn, then each heavy case alone.
-async fn latency_pass(clients: &Clients, cases: &[Case], budget: &Budget) -> Vec<Latencies> {
+async fn latency_pass(clients: &Clients, cases: &[Case], budget: &Budget, path: Path) -> Vec<Latencies> {
     let mut clients = clients.clone();
     let mut out: Vec<Latencies> = Vec::with_capacity(cases.len());
     for case in cases {
-        let reply = call(&mut clients, &case.call).await;
+        let reply = call(&mut clients, &case.call, path).await;
         out.push(Latencies { sorted: Vec::with_capacity(budget.calls), reply });
     }
     // Warm-up.
     for _ in 0..budget.calls / 20 {
         for case in cases.iter().filter(|c| !c.heavy) {
-            call(&mut clients, &case.call).await;
+            call(&mut clients, &case.call, path).await;
         }
     }
     for _ in 0..budget.calls {
         for (case, latencies) in cases.iter().zip(out.iter_mut()).filter(|(c, _)| !c.heavy) {
             let start = Instant::now();
-            call(&mut clients, &case.call).await;
+            call(&mut clients, &case.call, path).await;
             latencies.sorted.push(start.elapsed());
         }
     }
@@ -349,7 +383,7 @@ async fn latency_pass(clients: &Clients, cases: &[Case], budget: &Budget) -> Vec
             && (latencies.sorted.len() < budget.heavy_min_calls || began.elapsed() < budget.heavy_time)
         {
             let start = Instant::now();
-            call(&mut clients, &case.call).await;
+            call(&mut clients, &case.call, path).await;
             latencies.sorted.push(start.elapsed());
         }
     }
@@ -363,18 +397,33 @@ fn micros(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
 
-fn print_table(n_offers: u64, cases: &[Case], results: &[Latencies]) {
-    let empty_p50 = results[0].percentile(50.0).as_secs_f64();
+/// The gRPC figures, and the p50 of `Trader::query` alone.
+fn print_table(n_offers: u64, cases: &[Case], grpc: &[Latencies], in_process: &[Latencies]) {
+    let empty_p50 = grpc[0].percentile(50.0).as_secs_f64();
     println!();
     println!("latency pass, {n_offers} offers (single sequential calls, one channel)");
     println!(
-        "{:<22} {:>7} {:>6} {:>12} {:>12} {:>12} {:>10} {:>9} {:>8} {:>8}",
-        "case", "offers", "calls", "p50", "p99", "mean", "p50/empty", "searched", "matched", "returned"
+        "{:<22} {:>7} {:>6} {:>12} {:>12} {:>12} {:>10} {:>12} {:>9} {:>8} {:>8}",
+        "case",
+        "offers",
+        "calls",
+        "p50",
+        "p99",
+        "mean",
+        "p50/empty",
+        "in-proc p50",
+        "searched",
+        "matched",
+        "returned"
     );
-    for (case, latencies) in cases.iter().zip(results) {
+    for ((case, latencies), local) in cases.iter().zip(grpc).zip(in_process) {
         let p50 = latencies.percentile(50.0);
+        let local_p50 = match case.call {
+            Call::Empty => "-".to_string(),
+            Call::Query(_) => micros(local.percentile(50.0)),
+        };
         println!(
-            "{:<22} {:>7} {:>6} {:>12} {:>12} {:>12} {:>10.2} {:>9} {:>8} {:>8}",
+            "{:<22} {:>7} {:>6} {:>12} {:>12} {:>12} {:>10.2} {:>12} {:>9} {:>8} {:>8}",
             case.name,
             n_offers,
             latencies.sorted.len(),
@@ -382,6 +431,7 @@ fn print_table(n_offers: u64, cases: &[Case], results: &[Latencies]) {
             micros(latencies.percentile(99.0)),
             micros(latencies.mean()),
             p50.as_secs_f64() / empty_p50,
+            local_p50,
             latencies.reply.searched,
             latencies.reply.matched,
             latencies.reply.returned,
@@ -416,7 +466,11 @@ fn bench_size(
     runtime.block_on(populate(channel.clone(), n_offers));
     eprintln!("populated {n_offers} offers in {:.1} s", began.elapsed().as_secs_f64());
 
-    let clients = Clients { health: HealthClient::new(channel.clone()), lookup: LookupClient::new(channel) };
+    let clients = Clients {
+        health: HealthClient::new(channel.clone()),
+        lookup: LookupClient::new(channel),
+        trader: broker.trader.clone(),
+    };
     let cases: Vec<Case> = cases(n_offers)
         .into_iter()
         .filter(|c| c.name == "empty_call" || filter.matches(c.name, n_offers))
@@ -429,7 +483,7 @@ fn bench_size(
                 runtime.block_on(async {
                     let start = Instant::now();
                     for _ in 0..iters {
-                        black_box(call(&mut clients, &case.call).await);
+                        black_box(call(&mut clients, &case.call, Path::Grpc).await);
                     }
                     start.elapsed()
                 })
@@ -437,8 +491,9 @@ fn bench_size(
         });
     }
 
-    let results = runtime.block_on(latency_pass(&clients, &cases, budget));
-    print_table(n_offers, &cases, &results);
+    let grpc = runtime.block_on(latency_pass(&clients, &cases, budget, Path::Grpc));
+    let in_process = runtime.block_on(latency_pass(&clients, &cases, budget, Path::InProcess));
+    print_table(n_offers, &cases, &grpc, &in_process);
     drop(clients);
     runtime.block_on(broker.shutdown()).expect("broker stops");
 }
