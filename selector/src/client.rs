@@ -1,0 +1,138 @@
+//! The connection to the broker: one gRPC channel with a short connect
+//! timeout, and a per-call deadline put on every request.
+
+use std::time::Duration;
+
+use bourse_proto::admin_client::AdminClient;
+use bourse_proto::lookup_client::LookupClient;
+use bourse_proto::register_client::RegisterClient;
+use bourse_proto::type_repository_client::TypeRepositoryClient;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::{CliError, status_error};
+
+/// Connecting never waits longer than this, whatever `--timeout` says.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Replies can be large (record lists of big catalogs).
+const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// A connected broker.
+#[derive(Debug, Clone)]
+pub struct Broker {
+    channel: Channel,
+    /// The address as the user gave it, for messages.
+    address: String,
+    call_timeout: Duration,
+}
+
+/// The URI of a broker address: `host:port` becomes `http://host:port`;
+/// `http://` addresses are kept. TLS (`https://`) is not supported yet.
+pub fn broker_uri(address: &str) -> Result<String, CliError> {
+    let address = address.trim();
+    if address.starts_with("https://") {
+        return Err(CliError::Usage(format!("--broker {address}: TLS is not supported yet; use http://")));
+    }
+    let uri = if address.starts_with("http://") { address.to_string() } else { format!("http://{address}") };
+    let authority = &uri["http://".len()..];
+    if authority.is_empty() || authority.starts_with('/') || authority.contains(char::is_whitespace) {
+        return Err(CliError::Usage(format!("--broker {address}: expected host:port or http://host:port")));
+    }
+    Ok(uri)
+}
+
+impl Broker {
+    /// Connects to `address`, failing as unreachable after a connect timeout
+    /// of at most three seconds (less if `call_timeout` is shorter).
+    pub async fn connect(address: &str, call_timeout: Duration) -> Result<Self, CliError> {
+        let uri = broker_uri(address)?;
+        let endpoint = Endpoint::from_shared(uri)
+            .map_err(|e| CliError::Usage(format!("--broker {address}: {e}")))?
+            .connect_timeout(call_timeout.min(MAX_CONNECT_TIMEOUT))
+            .timeout(call_timeout);
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| CliError::Unreachable { address: address.to_string(), reason: error_chain(&e) })?;
+        Ok(Broker { channel, address: address.to_string(), call_timeout })
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    pub fn lookup(&self) -> LookupClient<Channel> {
+        LookupClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub fn register(&self) -> RegisterClient<Channel> {
+        RegisterClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub fn types(&self) -> TypeRepositoryClient<Channel> {
+        TypeRepositoryClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub fn admin(&self) -> AdminClient<Channel> {
+        AdminClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    /// A request carrying the call deadline, sent as `grpc-timeout` so that
+    /// the broker can give up too.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.call_timeout);
+        request
+    }
+
+    /// The error of a failed call.
+    pub fn error(&self, status: tonic::Status) -> CliError {
+        status_error(&self.address, status)
+    }
+}
+
+/// An error and its sources, `outer: inner: innermost`, because tonic's
+/// transport error alone only says "transport error".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_become_http_uris() {
+        assert_eq!(broker_uri("127.0.0.1:7300").ok(), Some("http://127.0.0.1:7300".to_string()));
+        assert_eq!(broker_uri(" http://broker:7300 ").ok(), Some("http://broker:7300".to_string()));
+        assert_eq!(broker_uri("[::1]:7300").ok(), Some("http://[::1]:7300".to_string()));
+        for bad in ["", "http://", "https://broker:7300", "a b:1"] {
+            assert!(matches!(broker_uri(bad), Err(CliError::Usage(_))), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_broker_is_reported_as_such() {
+        // Bind and drop a listener to get a port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(1);
+        let address = format!("127.0.0.1:{port}");
+        let error = Broker::connect(&address, Duration::from_secs(2)).await.err();
+        let Some(CliError::Unreachable { address: reported, reason }) = error else {
+            panic!("expected unreachable, got {error:?}")
+        };
+        assert_eq!(reported, address);
+        assert!(reason.starts_with("transport error: "), "{reason}");
+    }
+}
