@@ -1,11 +1,13 @@
 //! Query execution: policies, planning with the store's indexes, constraint
 //! evaluation, preference ordering, cardinalities and paging.
 //!
-//! The plan picks, among the top-level conjuncts of the constraint that an
-//! index can answer (`p == lit`, `lit in p`, `p < lit`...), the one with
-//! the fewest candidate offers; without such a conjunct it scans the offers
-//! of the queried types. Every candidate is still checked against the whole
-//! constraint, so the plan only decides how many offers are looked at.
+//! The plan takes the top-level conjuncts of the constraint that an index
+//! can answer (`p == lit`, `lit in p`, `p < lit`...) and intersects their
+//! posting lists, smallest first; without such a conjunct it scans the
+//! offers of the queried types. An offer that satisfies the constraint
+//! satisfies every conjunct, so it is in every list. Every candidate is
+//! still checked against the whole constraint, so the plan only decides how
+//! many offers are looked at.
 //!
 //! Invariant: no I/O happens while the state lock is held.
 
@@ -275,6 +277,30 @@ fn conjunct_candidates<'s>(
     }
 }
 
+/// Intersection of two sorted posting lists. Walks `small` and gallops
+/// through `large`, so a short list costs little against a long one.
+fn intersect_sorted(small: &[u64], large: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(small.len().min(large.len()));
+    let mut rest = large;
+    for &seq in small {
+        let mut step = 1;
+        while step < rest.len() && rest[step] < seq {
+            step *= 2;
+        }
+        match rest[..rest.len().min(step + 1)].binary_search(&seq) {
+            Ok(at) => {
+                out.push(seq);
+                rest = &rest[at + 1..];
+            }
+            Err(at) => rest = &rest[at..],
+        }
+        if rest.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
 /// Offers of the conforming types, in discovery order.
 fn type_candidates<'s>(store: &'s OfferStore, type_ids: &[TypeId]) -> Cow<'s, [u64]> {
     match type_ids {
@@ -444,11 +470,23 @@ impl Trader {
         limits: &mut Vec<LimitApplied>,
     ) -> Found {
         let mut candidates = type_candidates(store, type_ids);
+        let mut lists: Vec<Cow<'_, [u64]>> = Vec::new();
+        let mut limit = candidates.len();
         for conjunct in tcl::conjuncts(&constraint.expr) {
-            if let Some(smaller) = conjunct_candidates(conjunct, full, store, candidates.len()) {
-                if smaller.len() < candidates.len() {
-                    candidates = smaller;
+            if let Some(list) = conjunct_candidates(conjunct, full, store, limit) {
+                limit = limit.min(list.len());
+                lists.push(list);
+            }
+        }
+        lists.sort_by_key(|list| list.len());
+        let mut lists = lists.into_iter();
+        if let Some(smallest) = lists.next().filter(|list| list.len() < candidates.len()) {
+            candidates = smallest;
+            for list in lists {
+                if candidates.is_empty() {
+                    break;
                 }
+                candidates = Cow::Owned(intersect_sorted(&candidates, &list));
             }
         }
 
@@ -562,5 +600,23 @@ impl Trader {
             remaining,
             limits: Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intersection_keeps_common_postings_in_order() {
+        let large: Vec<u64> = (1..=1000).filter(|n| n % 3 == 0).collect();
+        assert_eq!(intersect_sorted(&[1, 3, 4, 6, 999, 1001], &large), [3, 6, 999]);
+        assert_eq!(intersect_sorted(&[2, 5], &large), [] as [u64; 0]);
+        assert_eq!(intersect_sorted(&[], &large), [] as [u64; 0]);
+        assert_eq!(intersect_sorted(&[3], &[]), [] as [u64; 0]);
+        let small: Vec<u64> = (1..=1000).filter(|n| n % 5 == 0).collect();
+        let both: Vec<u64> = (1..=1000).filter(|n| n % 15 == 0).collect();
+        assert_eq!(intersect_sorted(&small, &large), both);
+        assert_eq!(intersect_sorted(&large, &small), both);
     }
 }
