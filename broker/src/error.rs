@@ -87,6 +87,10 @@ pub enum TraderError {
     NotLeased(String),
     #[error("no matching offers")]
     NoMatchingOffers,
+    #[error("no offer of '{type_name}' has room for one more stream ({matched} matched, all full or without live figures)")]
+    NoRoom { type_name: String, matched: usize },
+    #[error("unknown or lapsed reservation '{0}'")]
+    UnknownReservation(String),
 
     // ---- queries
     #[error("{}: {source}", field.name())]

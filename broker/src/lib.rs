@@ -6,11 +6,13 @@
 //! end-to-end tests and the selector's embedded demo all use it.
 
 pub mod config;
+pub mod dynamic;
 pub mod error;
 pub mod names;
 pub mod offer;
 pub mod pages;
 pub mod persist;
+pub mod pick;
 pub mod policy;
 pub mod query;
 pub mod server;

@@ -63,6 +63,28 @@ pub struct Settings {
     pub max_dynamic_deadline_ms: u64,
     /// Oldest cached dynamic value a query accepts by default, in ms.
     pub def_max_staleness_ms: u64,
+    /// Callbacks to evaluators in flight at once, across all queries.
+    pub max_concurrent_evaluations: u64,
+    /// How long a Pick reservation holds when the client does not say, in seconds.
+    pub default_reservation_seconds: u64,
+    /// Longest reservation a client may ask for, in seconds.
+    pub max_reservation_seconds: u64,
+    /// Time a picked client needs to connect; a server's figure sampled later than this after a reservation is taken to include it, and the reservation stops counting, in ms.
+    pub reservation_grace_ms: u64,
+    /// Candidates drawn at random per Pick, of which the best is chosen (power of d choices).
+    pub pick_choices: u64,
+    /// Property giving a server's capacity in streams.
+    pub pick_capacity_property: String,
+    /// Property giving the streams a server serves now.
+    pub pick_load_property: String,
+    /// Property giving a server's free outbound bandwidth in bits per second (counted when present).
+    pub pick_bandwidth_property: String,
+    /// Bandwidth one reservation takes from that figure, in bits per second (0: bandwidth is not counted).
+    pub reservation_bandwidth_bps: u64,
+    /// Shortest interval between Watch updates, in ms.
+    pub watch_min_interval_ms: u64,
+    /// Longest interval between Watch updates, in ms.
+    pub watch_max_interval_ms: u64,
 }
 
 impl Default for Settings {
@@ -89,6 +111,17 @@ impl Default for Settings {
             def_dynamic_deadline_ms: 500,
             max_dynamic_deadline_ms: 10_000,
             def_max_staleness_ms: 1_000,
+            max_concurrent_evaluations: 64,
+            default_reservation_seconds: 10,
+            max_reservation_seconds: 300,
+            reservation_grace_ms: 2000,
+            pick_choices: 2,
+            pick_capacity_property: "max_connections".into(),
+            pick_load_property: "connections".into(),
+            pick_bandwidth_property: "bandwidth_free".into(),
+            reservation_bandwidth_bps: 4_000_000,
+            watch_min_interval_ms: 100,
+            watch_max_interval_ms: 60_000,
         }
     }
 }
@@ -102,6 +135,13 @@ impl Settings {
             ("def_return_card", self.def_return_card, "max_return_card", self.max_return_card),
             ("def_hop_count", self.def_hop_count, "max_hop_count", self.max_hop_count),
             ("min_lease_seconds", self.min_lease_seconds, "max_lease_seconds", self.max_lease_seconds),
+            (
+                "default_reservation_seconds",
+                self.default_reservation_seconds,
+                "max_reservation_seconds",
+                self.max_reservation_seconds,
+            ),
+            ("watch_min_interval_ms", self.watch_min_interval_ms, "watch_max_interval_ms", self.watch_max_interval_ms),
             (
                 "def_dynamic_deadline_ms",
                 self.def_dynamic_deadline_ms,
@@ -128,9 +168,22 @@ impl Settings {
             ("default_page_size", self.default_page_size),
             ("page_ttl_seconds", self.page_ttl_seconds),
             ("max_return_card", self.max_return_card),
+            ("max_concurrent_evaluations", self.max_concurrent_evaluations),
+            ("max_reservation_seconds", self.max_reservation_seconds),
+            ("pick_choices", self.pick_choices),
+            ("watch_min_interval_ms", self.watch_min_interval_ms),
         ] {
             if value == 0 {
                 return Err(TraderError::InvalidSettings(format!("{name} must be at least 1")));
+            }
+        }
+        for (name, value) in [
+            ("pick_capacity_property", &self.pick_capacity_property),
+            ("pick_load_property", &self.pick_load_property),
+            ("pick_bandwidth_property", &self.pick_bandwidth_property),
+        ] {
+            if !crate::names::is_valid_property_name(value) {
+                return Err(TraderError::InvalidSettings(format!("{name}: '{value}' is not a property name")));
             }
         }
         Ok(())

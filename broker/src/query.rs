@@ -12,11 +12,13 @@
 use std::borrow::Cow;
 use std::ops::Bound;
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::dynamic::Candidate;
 use crate::error::{ExprField, TraderError};
 use crate::names::{PropNames, is_valid_property_name};
 use crate::offer::{Offer, PropValue};
-use crate::policy::{self, Effective, LimitApplied};
+use crate::policy::{self, Effective, LimitApplied, Settings};
 use crate::store::{IndexKey, NumKey, OfferStore};
 use crate::tcl::{self, CompareOp, Expr, Literal, Truth};
 use crate::trader::Trader;
@@ -135,22 +137,48 @@ fn resolve_desired(spec: DesiredSpec, names: &PropNames) -> Result<Desired, Trad
 }
 
 /// The values of the desired properties that the offer has, in the offer's
-/// property order. Dynamic properties without a value are left out.
-pub(crate) fn desired_values(offer: &Offer, desired: &Desired) -> Vec<(Arc<str>, Value)> {
-    let value = |v: &PropValue| match v {
-        PropValue::Static(value) => Some(value.clone()),
-        PropValue::Dynamic(_) => None,
+/// property order. Dynamic properties come from the evaluated values; one
+/// that could not be evaluated is left out.
+pub(crate) fn desired_values(candidate: &Candidate, desired: &Desired) -> Vec<(Arc<str>, Value)> {
+    let wanted = |id: PropId| match desired {
+        Desired::None => false,
+        Desired::All => true,
+        Desired::Named(list) => list.iter().any(|(want, _)| *want == id),
     };
-    match desired {
-        Desired::None => Vec::new(),
-        Desired::All => offer.props.iter().filter_map(|p| Some((p.name.clone(), value(&p.value)?))).collect(),
-        Desired::Named(list) => offer
-            .props
-            .iter()
-            .filter(|p| list.iter().any(|(id, _)| *id == p.id))
-            .filter_map(|p| Some((p.name.clone(), value(&p.value)?)))
-            .collect(),
+    if matches!(desired, Desired::None) {
+        return Vec::new();
     }
+    candidate
+        .offer
+        .props
+        .iter()
+        .filter(|p| wanted(p.id))
+        .filter_map(|p| {
+            let value = match &p.value {
+                PropValue::Static(value) => value.clone(),
+                PropValue::Dynamic(_) => candidate.dynamic.iter().find(|(id, _)| *id == p.id)?.1.clone(),
+            };
+            Some((p.name.clone(), value))
+        })
+        .collect()
+}
+
+/// The dynamic properties of `offer` among `refs` or the desired ones.
+fn dynamic_needs(offer: &Offer, refs: &[PropId], desired: &Desired) -> Vec<PropId> {
+    offer
+        .props
+        .iter()
+        .filter(|p| matches!(p.value, PropValue::Dynamic(_)))
+        .filter(|p| {
+            refs.contains(&p.id)
+                || match desired {
+                    Desired::All => true,
+                    Desired::None => false,
+                    Desired::Named(list) => list.iter().any(|(id, _)| *id == p.id),
+                }
+        })
+        .map(|p| p.id)
+        .collect()
 }
 
 /// Union of two sorted posting lists.
@@ -259,15 +287,49 @@ fn type_candidates<'s>(store: &'s OfferStore, type_ids: &[TypeId]) -> Cow<'s, [u
     }
 }
 
+/// The matching offers of a query in preference order, before
+/// return_card and paging.
+pub(crate) struct Ordered {
+    pub matched: Vec<Candidate>,
+    pub desired: Desired,
+    pub effective: Effective,
+    pub limits: Vec<LimitApplied>,
+    pub searched: u64,
+}
+
+/// What the static part of a search found.
+struct Found {
+    /// Offers that match without any dynamic value, in discovery order.
+    matched: Vec<Arc<Offer>>,
+    /// Offers whose match depends on dynamic values, in discovery order.
+    pending: Vec<Arc<Offer>>,
+    searched: u64,
+}
+
+/// Whether the constraint reads a property that is dynamic on this offer.
+fn needs_dynamic(offer: &Offer, constraint: &Compiled) -> bool {
+    constraint
+        .compiled
+        .referenced()
+        .iter()
+        .any(|id| offer.get(*id).is_some_and(|p| matches!(p.value, PropValue::Dynamic(_))))
+}
+
 impl Trader {
-    pub async fn query(&self, args: QueryArgs) -> Result<QueryResult, TraderError> {
+    /// Runs a query up to the ordered list of matching offers, with the
+    /// dynamic values it needed (and those of `extra`, for Pick).
+    pub(crate) async fn evaluate_query(
+        &self,
+        args: QueryArgs,
+        settings: &Settings,
+        extra: &[PropId],
+    ) -> Result<Ordered, TraderError> {
         self.stats.queries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let settings = self.settings();
-        let (effective, mut limits) = policy::resolve(&args.policies, &settings)?;
+        let (effective, mut limits) = policy::resolve(&args.policies, settings)?;
         let desired = resolve_desired(args.desired, &self.names)?;
         let now = self.clock.now_ms();
 
-        let (mut matched, searched, preference) = {
+        let (constraint, preference, found) = {
             let state = self.read_state();
             let full = state.types.full(&args.type_name)?.clone();
             let constraint = compile_constraint(&full, &args.constraint, &self.names)?;
@@ -277,13 +339,74 @@ impl Trader {
             } else {
                 state.types.conforming(&full.name).iter().map(|t| t.id).collect()
             };
-            let (matched, searched) =
-                self.search(&state.offers, &full, &type_ids, &constraint, &effective, now, &mut limits);
-            (matched, searched, preference)
+            let found = self.search(&state.offers, &full, &type_ids, &constraint, &effective, now, &mut limits);
+            (constraint, preference, found)
         };
+        let searched = found.searched;
 
+        // Dynamic values: one batch for everything this query needs.
+        let mut refs: Vec<PropId> = constraint.compiled.referenced().to_vec();
+        refs.extend_from_slice(preference.referenced());
+        refs.extend_from_slice(extra);
+        let mut matched_refs: Vec<PropId> = preference.referenced().to_vec();
+        matched_refs.extend_from_slice(extra);
+        let candidates: Vec<Arc<Offer>> = found.matched.iter().chain(&found.pending).cloned().collect();
+        let wanted: Vec<Vec<PropId>> = found
+            .matched
+            .iter()
+            .map(|o| dynamic_needs(o, &matched_refs, &desired))
+            .chain(found.pending.iter().map(|o| dynamic_needs(o, &refs, &desired)))
+            .collect();
+        let mut values = if wanted.iter().any(|w| !w.is_empty()) {
+            self.dynamic
+                .evaluate(
+                    &candidates,
+                    &wanted,
+                    Duration::from_millis(effective.dynamic_deadline_ms),
+                    effective.max_staleness_ms,
+                    &self.clock,
+                    &self.stats,
+                )
+                .await
+        } else {
+            vec![Vec::new(); candidates.len()]
+        };
+        let mut matched: Vec<Candidate> = Vec::with_capacity(candidates.len());
+        for (index, offer) in candidates.into_iter().enumerate() {
+            let candidate = Candidate { offer, dynamic: std::mem::take(&mut values[index]) };
+            let is_pending = index >= found.matched.len();
+            if !is_pending || constraint.eval(&candidate) == Truth::True {
+                matched.push(candidate);
+            }
+        }
+        if !found.pending.is_empty() {
+            // Pending offers that matched rejoin discovery order.
+            matched.sort_by_key(|c| c.offer.seq);
+        }
+        let match_card = usize::try_from(effective.match_card).unwrap_or(usize::MAX);
+        if matched.len() > match_card {
+            matched.truncate(match_card);
+            if !limits.iter().any(|l| l.policy == "match_card") {
+                limits.push(LimitApplied {
+                    policy: "match_card",
+                    value: Value::UInt(effective.match_card),
+                    reason: "more offers would have matched".into(),
+                });
+            }
+        }
+
+        let searched_count = searched;
+        preference.order(&mut matched, |candidate: &Candidate| candidate, &mut rand::rng());
+        Ok(Ordered { matched, desired, effective, limits, searched: searched_count })
+    }
+
+    pub async fn query(&self, args: QueryArgs) -> Result<QueryResult, TraderError> {
+        let settings = self.settings();
+        let now = self.clock.now_ms();
+        let how_many = args.how_many;
+        let Ordered { mut matched, desired, effective, mut limits, searched } =
+            self.evaluate_query(args, &settings, &[]).await?;
         let n_matched = matched.len() as u64;
-        preference.order(&mut matched, |offer: &Arc<Offer>| offer.as_ref(), &mut rand::rng());
         if matched.len() as u64 > effective.return_card {
             limits.push(LimitApplied {
                 policy: "return_card",
@@ -293,15 +416,18 @@ impl Trader {
             matched.truncate(usize::try_from(effective.return_card).unwrap_or(usize::MAX));
         }
 
-        let page_size = if args.how_many == 0 { settings.default_page_size } else { u64::from(args.how_many) };
+        let page_size = if how_many == 0 { settings.default_page_size } else { u64::from(how_many) };
         let first_len = matched.len().min(usize::try_from(page_size).unwrap_or(usize::MAX));
-        let rest: Vec<Arc<str>> = matched[first_len..].iter().map(|o| o.id.clone()).collect();
+        let rest: Vec<Arc<str>> = matched[first_len..].iter().map(|c| c.offer.id.clone()).collect();
         matched.truncate(first_len);
         let remaining = rest.len() as u64;
         let next_page_token = (!rest.is_empty()).then(|| {
             self.pages.open(rest, desired.clone(), now, settings.page_ttl_seconds.saturating_mul(1000))
         });
-        let offers = matched.into_iter().map(|offer| Matched { props: desired_values(&offer, &desired), offer }).collect();
+        let offers = matched
+            .into_iter()
+            .map(|candidate| Matched { props: desired_values(&candidate, &desired), offer: candidate.offer })
+            .collect();
         Ok(QueryResult { offers, next_page_token, remaining, limits, searched, matched: n_matched })
     }
 
@@ -316,7 +442,7 @@ impl Trader {
         effective: &Effective,
         now: u64,
         limits: &mut Vec<LimitApplied>,
-    ) -> (Vec<Arc<Offer>>, u64) {
+    ) -> Found {
         let mut candidates = type_candidates(store, type_ids);
         for conjunct in tcl::conjuncts(&constraint.expr) {
             if let Some(smaller) = conjunct_candidates(conjunct, full, store, candidates.len()) {
@@ -329,6 +455,7 @@ impl Trader {
         let search_card = usize::try_from(effective.search_card).unwrap_or(usize::MAX);
         let match_card = usize::try_from(effective.match_card).unwrap_or(usize::MAX);
         let mut matched = Vec::new();
+        let mut pending = Vec::new();
         let mut searched = 0usize;
         let mut screened_dynamic = false;
         let mut screened_modifiable = false;
@@ -354,7 +481,13 @@ impl Trader {
                 screened_modifiable = true;
                 continue;
             }
-            if constraint.eval(offer.as_ref()) == Truth::True {
+            let truth = constraint.eval(offer.as_ref());
+            if truth == Truth::Unknown && offer.has_dynamic && needs_dynamic(offer, constraint) {
+                // Unknown only because a dynamic value is not known yet:
+                // Kleene logic is monotone, so a definite answer with the
+                // value missing would have been final.
+                pending.push(offer.clone());
+            } else if truth == Truth::True {
                 if matched.len() == match_card {
                     limits.push(LimitApplied {
                         policy: "match_card",
@@ -380,11 +513,12 @@ impl Trader {
                 reason: "offers with modifiable properties were left out".into(),
             });
         }
-        (matched, searched as u64)
+        Found { matched, pending, searched: searched as u64 }
     }
 
-    /// The next page of an earlier query.
-    pub fn next_page(&self, token: &str, how_many: u32) -> Result<QueryResult, TraderError> {
+    /// The next page of an earlier query; dynamic desired properties are
+    /// evaluated now, within the broker's default deadline.
+    pub async fn next_page(&self, token: &str, how_many: u32) -> Result<QueryResult, TraderError> {
         let settings = self.settings();
         let page_size = if how_many == 0 { settings.default_page_size } else { u64::from(how_many) };
         let now = self.clock.now_ms();
@@ -392,16 +526,33 @@ impl Trader {
             .pages
             .take(token, usize::try_from(page_size).unwrap_or(usize::MAX), now)
             .ok_or(TraderError::UnknownPage)?;
-        let offers: Vec<Matched> = {
+        let offers: Vec<Arc<Offer>> = {
             let state = self.read_state();
-            taken
-                .ids
-                .iter()
-                .filter_map(|id| state.offers.get(id))
-                .filter(|o| o.is_live(now))
-                .map(|offer| Matched { props: desired_values(offer, &taken.desired), offer: offer.clone() })
-                .collect()
+            taken.ids.iter().filter_map(|id| state.offers.get(id)).filter(|o| o.is_live(now)).cloned().collect()
         };
+        let wanted: Vec<Vec<PropId>> = offers.iter().map(|o| dynamic_needs(o, &[], &taken.desired)).collect();
+        let mut values = if wanted.iter().any(|w| !w.is_empty()) {
+            self.dynamic
+                .evaluate(
+                    &offers,
+                    &wanted,
+                    Duration::from_millis(settings.def_dynamic_deadline_ms),
+                    settings.def_max_staleness_ms,
+                    &self.clock,
+                    &self.stats,
+                )
+                .await
+        } else {
+            vec![Vec::new(); offers.len()]
+        };
+        let offers: Vec<Matched> = offers
+            .into_iter()
+            .enumerate()
+            .map(|(i, offer)| {
+                let candidate = Candidate { offer, dynamic: std::mem::take(&mut values[i]) };
+                Matched { props: desired_values(&candidate, &taken.desired), offer: candidate.offer }
+            })
+            .collect();
         let remaining = taken.remaining as u64;
         Ok(QueryResult {
             matched: offers.len() as u64,

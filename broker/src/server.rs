@@ -50,7 +50,7 @@ pub async fn serve(
     let token = CancellationToken::new();
     let sweeper = tokio::spawn(trader.clone().run_sweeper(options.sweep_interval, token.clone().cancelled_owned()));
 
-    let service = TraderService::new(trader);
+    let service = TraderService::new(trader, token.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<pb::lookup_server::LookupServer<TraderService>>().await;
     health.set_serving::<pb::register_server::RegisterServer<TraderService>>().await;

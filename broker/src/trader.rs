@@ -18,6 +18,8 @@ use dashmap::DashMap;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::dynamic::Evaluators;
+use crate::pick::Reservations;
 use crate::error::{ExprField, TraderError};
 use crate::names::PropNames;
 use crate::offer::{self, NewProp, Offer, PERMANENT, StoredOffer};
@@ -104,6 +106,10 @@ pub struct Trader {
     pub(crate) names: PropNames,
     settings: RwLock<Settings>,
     pub(crate) pages: Pages,
+    /// Callbacks to exporters for dynamic properties, and their cache.
+    pub(crate) dynamic: Evaluators,
+    /// Room reserved on servers by Pick.
+    pub(crate) reservations: Reservations,
     /// Service types removed by a user, so built-in types stay removed.
     removed_types: dashmap::DashSet<String>,
     pub clock: Clock,
@@ -124,6 +130,7 @@ impl Trader {
 
     fn build(settings: Settings, persist: Option<Arc<Persist>>) -> Result<Trader, TraderError> {
         settings.validate()?;
+        let max_in_flight = usize::try_from(settings.max_concurrent_evaluations).unwrap_or(usize::MAX);
         let trader = Trader {
             state: RwLock::new(State { types: TypeRepo::new(), offers: OfferStore::new() }),
             write_gate: tokio::sync::Mutex::new(()),
@@ -131,6 +138,8 @@ impl Trader {
             names: PropNames::new(),
             settings: RwLock::new(settings),
             pages: Pages::default(),
+            dynamic: Evaluators::new(max_in_flight),
+            reservations: Reservations::default(),
             removed_types: dashmap::DashSet::new(),
             clock: Clock::new(),
             stats: Stats::default(),
@@ -475,6 +484,8 @@ impl Trader {
             self.stats.lease_expiries.fetch_add(expired.len() as u64, Ordering::Relaxed);
         }
         self.pages.sweep(now);
+        self.dynamic.sweep(now);
+        self.reservations.sweep(now);
         expired.len()
     }
 
@@ -518,7 +529,13 @@ impl Trader {
             lease_expiries: self.stats.lease_expiries.load(Ordering::Relaxed),
             open_pages: self.pages.len() as u64,
             uptime_seconds: self.started.elapsed().as_secs(),
-            counters: self.stats.counters.iter().map(|e| (e.key().to_string(), e.value().load(Ordering::Relaxed))).collect(),
+            counters: self
+                .stats
+                .counters
+                .iter()
+                .map(|e| (e.key().to_string(), e.value().load(Ordering::Relaxed)))
+                .chain([(crate::pick::counters::RESERVATIONS.to_string(), self.reservations.len() as u64)])
+                .collect(),
         }
     }
 }

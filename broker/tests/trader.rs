@@ -152,12 +152,12 @@ async fn cardinalities_and_pages() {
     let limits: Vec<_> = first.limits.iter().map(|l| l.policy).collect();
     assert_eq!(limits, ["match_card", "return_card"]);
     let token = first.next_page_token.expect("a page token");
-    let second = trader.next_page(&token, 4).expect("page");
+    let second = trader.next_page(&token, 4).await.expect("page");
     assert_eq!(hosts(&second), ["h5", "h4", "h3", "h2"]);
-    let third = trader.next_page(&token, 4).expect("page");
+    let third = trader.next_page(&token, 4).await.expect("page");
     assert_eq!(hosts(&third), ["h1"]);
     assert!(third.next_page_token.is_none());
-    assert!(matches!(trader.next_page(&token, 4), Err(TraderError::UnknownPage)));
+    assert!(matches!(trader.next_page(&token, 4).await, Err(TraderError::UnknownPage)));
 }
 
 #[tokio::test]

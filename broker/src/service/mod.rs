@@ -13,7 +13,10 @@ use bourse_proto as pb;
 use tonic::{Request, Response, Status};
 
 use crate::error::TraderError;
+use crate::pick::PickArgs;
 use crate::query::QueryArgs;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use crate::trader::{ExportArgs, Trader};
 use convert::*;
 use status::to_status;
@@ -22,12 +25,26 @@ use status::to_status;
 #[derive(Clone)]
 pub struct TraderService {
     trader: Arc<Trader>,
+    /// Cancelled when the broker shuts down; ends Watch streams.
+    shutdown: CancellationToken,
 }
 
 impl TraderService {
-    pub fn new(trader: Arc<Trader>) -> Self {
-        TraderService { trader }
+    pub fn new(trader: Arc<Trader>, shutdown: CancellationToken) -> Self {
+        TraderService { trader, shutdown }
     }
+}
+
+fn query_args(req: pb::QueryRequest) -> Result<QueryArgs, Status> {
+    required("type", &req.r#type)?;
+    Ok(QueryArgs {
+        type_name: req.r#type,
+        constraint: req.constraint,
+        preference: req.preference,
+        policies: policies_from_pb(req.policies).map_err(to_status)?,
+        desired: desired_from_pb(req.desired).map_err(to_status)?,
+        how_many: req.how_many,
+    })
 }
 
 fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, Status> {
@@ -40,17 +57,10 @@ fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, Status> {
 
 #[tonic::async_trait]
 impl pb::lookup_server::Lookup for TraderService {
+    type WatchStream = ReceiverStream<Result<pb::WatchUpdate, Status>>;
+
     async fn query(&self, request: Request<pb::QueryRequest>) -> Result<Response<pb::QueryResponse>, Status> {
-        let req = request.into_inner();
-        required("type", &req.r#type)?;
-        let args = QueryArgs {
-            type_name: req.r#type,
-            constraint: req.constraint,
-            preference: req.preference,
-            policies: policies_from_pb(req.policies).map_err(to_status)?,
-            desired: desired_from_pb(req.desired).map_err(to_status)?,
-            how_many: req.how_many,
-        };
+        let args = query_args(request.into_inner())?;
         let result = self.trader.query(args).await.map_err(to_status)?;
         Ok(Response::new(query_result_to_pb(&result)))
     }
@@ -58,8 +68,98 @@ impl pb::lookup_server::Lookup for TraderService {
     async fn next_page(&self, request: Request<pb::NextPageRequest>) -> Result<Response<pb::QueryResponse>, Status> {
         let req = request.into_inner();
         required("page_token", &req.page_token)?;
-        let result = self.trader.next_page(&req.page_token, req.how_many).map_err(to_status)?;
+        let result = self.trader.next_page(&req.page_token, req.how_many).await.map_err(to_status)?;
         Ok(Response::new(query_result_to_pb(&result)))
+    }
+
+    async fn pick(&self, request: Request<pb::PickRequest>) -> Result<Response<pb::PickResponse>, Status> {
+        let peer = request.remote_addr();
+        let req = request.into_inner();
+        let query = query_args(pb::QueryRequest {
+            r#type: req.r#type,
+            constraint: req.constraint,
+            preference: req.preference,
+            policies: req.policies,
+            desired: req.desired,
+            how_many: 1,
+        })?;
+        let client = if req.client.is_empty() {
+            peer.map_or_else(|| "unknown".to_string(), |addr| addr.ip().to_string())
+        } else {
+            req.client
+        };
+        let picked = self
+            .trader
+            .pick(PickArgs { query, client, reservation_seconds: req.reservation_seconds })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::PickResponse {
+            offer: Some(matched_to_pb(&picked.offer)),
+            reservation_id: picked.reservation_id,
+            reservation_seconds: picked.reservation_seconds,
+            reservation_expires_unix_ms: picked.expires_unix_ms,
+            candidates: picked.candidates,
+        }))
+    }
+
+    async fn release(&self, request: Request<pb::ReleaseRequest>) -> Result<Response<pb::ReleaseResponse>, Status> {
+        let req = request.into_inner();
+        self.trader.release(required("reservation_id", &req.reservation_id)?).map_err(to_status)?;
+        Ok(Response::new(pb::ReleaseResponse {}))
+    }
+
+    async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let req = request.into_inner();
+        let mut args = query_args(req.query.ok_or_else(|| Status::invalid_argument("query must be set"))?)?;
+        let settings = self.trader.settings();
+        let interval_ms =
+            u64::from(req.interval_ms).clamp(settings.watch_min_interval_ms, settings.watch_max_interval_ms);
+        // Each update re-evaluates dynamic properties unless the client
+        // said how stale they may be.
+        if !args.policies.iter().any(|(name, _)| name == "max_staleness_ms") {
+            args.policies.push(("max_staleness_ms".into(), crate::value::Value::UInt(interval_ms / 2)));
+        }
+        // The first update is computed here, so a bad query fails the call.
+        let first = self.trader.watch_update(args.clone()).await.map_err(to_status)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let trader = self.trader.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let mut sequence = 0u64;
+            let mut next = Some(Ok(first));
+            let mut ticker = tokio::time::interval(std::time::Duration::from_millis(interval_ms));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker.tick().await;
+            loop {
+                let update = match next.take() {
+                    Some(update) => update,
+                    None => trader.watch_update(args.clone()).await,
+                };
+                sequence += 1;
+                let message = update.map_err(to_status).map(|(offers, limits, matched)| pb::WatchUpdate {
+                    offers: offers.iter().map(matched_to_pb).collect(),
+                    sequence,
+                    at_unix_ms: trader.clock.unix_ms(trader.clock.now_ms()),
+                    limits_applied: limits.iter().map(limit_to_pb).collect(),
+                    matched,
+                });
+                let failed = message.is_err();
+                tokio::select! {
+                    sent = tx.send(message) => if sent.is_err() { break },
+                    () = shutdown.cancelled() => break,
+                }
+                if failed {
+                    break;
+                }
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    () = tx.closed() => break,
+                    () = shutdown.cancelled() => break,
+                }
+            }
+            tracing::debug!(updates = sequence, "watch ended");
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
 
