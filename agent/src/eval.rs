@@ -10,7 +10,7 @@ use bourse_proto as pb;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
-use crate::measure::{Metric, Sample};
+use crate::measure::{Demand, Metric, Sample};
 
 /// How many offer ids the agent remembers: the current one and a few
 /// before it, so that a broker still holding an older id (a call racing a
@@ -79,11 +79,13 @@ pub struct EvalService {
     /// Written by the sampler thread.
     sample: watch::Receiver<Arc<Sample>>,
     offers: OfferIds,
+    /// Tells the sampler that `connections` is wanted.
+    demand: Demand,
 }
 
 impl EvalService {
-    pub fn new(sample: watch::Receiver<Arc<Sample>>, offers: OfferIds) -> EvalService {
-        EvalService { sample, offers }
+    pub fn new(sample: watch::Receiver<Arc<Sample>>, offers: OfferIds, demand: Demand) -> EvalService {
+        EvalService { sample, offers, demand }
     }
 }
 
@@ -96,6 +98,9 @@ impl pb::dynamic_prop_eval_server::DynamicPropEval for EvalService {
         let items = request.into_inner().items;
         if items.len() > MAX_ITEMS {
             return Err(Status::invalid_argument(format!("items: at most {MAX_ITEMS} per call")));
+        }
+        if items.iter().any(|item| item.property == Metric::Connections.name()) {
+            self.demand.mark();
         }
         // Clone the Arc and release the channel's lock before encoding.
         let sample = self.sample.borrow().clone();
@@ -132,7 +137,7 @@ mod tests {
         let offers = OfferIds::default();
         offers.add("o1");
         offers.add("o2");
-        let service = EvalService::new(rx, offers);
+        let service = EvalService::new(rx, offers, Demand::default());
         use pb::ValueType as T;
         let items = vec![
             item("o1", "connections", T::Uint64),

@@ -121,6 +121,7 @@ pub async fn start(config: Config) -> Result<RunningAgent, StartError> {
     let (catalog_tx, catalog_rx) = watch::channel(Arc::new(initial));
 
     let sampler = Sampler::new(&config.media_dir, config.media_port, config.bandwidth_capacity, config.simulate.clone());
+    let demand = sampler.demand();
     let interval = config.interval;
     let (sampler, sample_rx) = tokio::task::spawn_blocking(move || SamplerThread::spawn(sampler, interval))
         .await
@@ -139,7 +140,7 @@ pub async fn start(config: Config) -> Result<RunningAgent, StartError> {
     let offers = OfferIds::default();
     let mut others = Vec::new();
 
-    let service = EvalService::new(sample_rx.clone(), offers.clone());
+    let service = EvalService::new(sample_rx.clone(), offers.clone(), demand);
     others.push(tokio::spawn(serve(listener, service, stop_rest.clone())));
 
     let (media_up, media_up_tx) = match config.health.clone() {

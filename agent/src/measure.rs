@@ -6,7 +6,12 @@
 //!
 //! Units (the same as the `MediaServer` type's property docs):
 //! - `connections`: established TCP connections whose local port is the
-//!   media port (IPv4 and IPv6, from `/proc/net/tcp{,6}`);
+//!   media port (IPv4 and IPv6, from `/proc/net/tcp{,6}`). Reading those
+//!   tables makes the kernel walk its whole TCP hash (a few ms of CPU on a
+//!   machine with much memory), so the tables are read every interval only
+//!   while the broker asks for `connections` (within the last
+//!   [`DEMAND_WINDOW`]), and every [`IDLE_EVERY`]th interval otherwise; the
+//!   first answer after a quiet spell may be that much older;
 //! - `load`: 1-minute load average divided by the number of logical CPUs;
 //! - `cpu`: fraction of CPU time busy over the last interval, 0..1;
 //! - `mem_free`: available memory, bytes;
@@ -22,6 +27,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bourse_proto as pb;
@@ -156,6 +162,42 @@ pub fn rate_per_second(previous: u64, current: u64, elapsed: Duration) -> Option
     Some(rate.round() as u64)
 }
 
+/// How long a request for `connections` keeps the TCP tables read at
+/// every interval.
+pub const DEMAND_WINDOW: Duration = Duration::from_secs(30);
+/// Without demand, the TCP tables are read every this many intervals.
+pub const IDLE_EVERY: u64 = 5;
+
+/// When the broker last asked for `connections`. The callback service
+/// marks it (one atomic store, no measuring); the sampler reads it.
+#[derive(Debug, Clone)]
+pub struct Demand {
+    base: Instant,
+    /// Milliseconds after `base` of the last request; 0 for never.
+    last_ms: Arc<AtomicU64>,
+}
+
+impl Default for Demand {
+    fn default() -> Self {
+        Demand { base: Instant::now(), last_ms: Arc::new(AtomicU64::new(0)) }
+    }
+}
+
+impl Demand {
+    pub fn mark(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX).max(1);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Whether a request came within `window` before `now`.
+    pub fn recent(&self, now: Instant, window: Duration) -> bool {
+        match self.last_ms.load(Ordering::Relaxed) {
+            0 => false,
+            ms => now.saturating_duration_since(self.base + Duration::from_millis(ms)) <= window,
+        }
+    }
+}
+
 /// Counter readings at one instant.
 #[derive(Debug, Clone, Copy)]
 struct Counters {
@@ -199,6 +241,10 @@ pub struct Sampler {
     capacity: Option<u64>,
     simulate: Simulate,
     previous: Option<Counters>,
+    demand: Demand,
+    /// Samples taken so far (paces the idle reads of the TCP tables).
+    n_samples: u64,
+    connections: Option<u64>,
 }
 
 impl Sampler {
@@ -227,7 +273,24 @@ impl Sampler {
             }
             found
         });
-        Sampler { system, networks, disks, media_disk, media_port, capacity, simulate, previous: None }
+        Sampler {
+            system,
+            networks,
+            disks,
+            media_disk,
+            media_port,
+            capacity,
+            simulate,
+            previous: None,
+            demand: Demand::default(),
+            n_samples: 0,
+            connections: None,
+        }
+    }
+
+    /// The handle through which callbacks say `connections` is wanted.
+    pub fn demand(&self) -> Demand {
+        self.demand.clone()
     }
 
     /// Refreshes every source and returns the new sample. Rates need an
@@ -248,7 +311,11 @@ impl Sampler {
                 disk.refresh_specifics(DiskRefreshKind::nothing().with_storage());
                 sample.disk_free = Some(disk.available_space());
             }
-        sample.connections = procfs::read_connections(self.media_port);
+        if self.n_samples % IDLE_EVERY == 0 || self.demand.recent(now, DEMAND_WINDOW) {
+            self.connections = procfs::read_connections(self.media_port);
+        }
+        self.n_samples += 1;
+        sample.connections = self.connections;
         let ctxt = procfs::read_context_switches();
         let (rx_bytes, tx_bytes) = match &mut self.networks {
             Some(networks) => {
@@ -400,6 +467,32 @@ mod tests {
             assert_eq!(Metric::from_name(metric.name()), Some(metric));
         }
         assert_eq!(Metric::from_name("titles"), None);
+    }
+
+    #[test]
+    fn demand_expires() {
+        let demand = Demand::default();
+        let now = Instant::now();
+        assert!(!demand.recent(now, DEMAND_WINDOW), "never asked");
+        demand.mark();
+        assert!(demand.recent(Instant::now(), DEMAND_WINDOW));
+        assert!(!demand.recent(Instant::now() + DEMAND_WINDOW + Duration::from_secs(1), DEMAND_WINDOW));
+    }
+
+    #[test]
+    fn connections_are_read_every_interval_only_on_demand() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut sampler = Sampler::new(&std::env::temp_dir(), port, None, Simulate::default());
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        assert_eq!(sampler.sample().connections, Some(0), "the first sample reads the tables");
+        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        assert_eq!(sampler.sample().connections, Some(0), "no demand: not read again yet");
+        sampler.demand().mark();
+        assert_eq!(sampler.sample().connections, Some(1), "demand: read at once");
+        drop(client);
     }
 
     #[test]
