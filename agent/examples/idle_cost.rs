@@ -35,7 +35,10 @@ fn agent_binary() -> Result<PathBuf> {
     // target/<profile>/examples/idle_cost -> target/<profile>/bourse-agent
     let path = exe.parent().and_then(|p| p.parent()).context("no target directory")?.join("bourse-agent");
     if !path.exists() {
-        bail!("{} not found: build it with `cargo build -p bourse-agent --bins` (same profile)", path.display());
+        bail!(
+            "{} not found: build it with `cargo build -p bourse-agent --bins` (same profile)",
+            path.display()
+        );
     }
     Ok(path)
 }
@@ -83,8 +86,11 @@ async fn main() -> ExitCode {
 
 async fn measure() -> Result<bool> {
     let quick = std::env::var("BOURSE_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-    let (settle, window) =
-        if quick { (Duration::from_secs(2), Duration::from_secs(5)) } else { (Duration::from_secs(5), Duration::from_secs(60)) };
+    let (settle, window) = if quick {
+        (Duration::from_secs(2), Duration::from_secs(5))
+    } else {
+        (Duration::from_secs(5), Duration::from_secs(60))
+    };
 
     let broker = bourse_broker::start(&bourse_broker::Config {
         listen: "127.0.0.1:0".parse()?,
@@ -160,9 +166,21 @@ async fn measure() -> Result<bool> {
 
     let rss_ok = rss_kb <= RSS_TARGET_KB;
     let cpu_ok = cpu_percent <= CPU_TARGET_PERCENT;
-    println!("agent idle cost ({} window, interval 2 s, lease 10 s, TCP health check every 2 s)", fmt_secs(elapsed));
-    println!("  RSS       {:>8.1} MB  (peak {:.1} MB, {threads} threads)  target <= 20 MB   {}", rss_kb as f64 / 1024.0, peak_kb as f64 / 1024.0, verdict(rss_ok));
-    println!("  CPU       {cpu_percent:>8.3} %   ({cpu_seconds:.2} s CPU over {})  target <= 0.5 % of one core   {}", fmt_secs(elapsed), verdict(cpu_ok));
+    println!(
+        "agent idle cost ({} window, interval 2 s, lease 10 s, TCP health check every 2 s)",
+        fmt_secs(elapsed)
+    );
+    println!(
+        "  RSS       {:>8.1} MB  (peak {:.1} MB, {threads} threads)  target <= 20 MB   {}",
+        rss_kb as f64 / 1024.0,
+        peak_kb as f64 / 1024.0,
+        verdict(rss_ok)
+    );
+    println!(
+        "  CPU       {cpu_percent:>8.3} %   ({cpu_seconds:.2} s CPU over {})  target <= 0.5 % of one core   {}",
+        fmt_secs(elapsed),
+        verdict(cpu_ok)
+    );
     match exit {
         Ok(Ok(status)) if status.success() => println!("  shutdown  clean (SIGTERM, offer withdrawn)"),
         Ok(Ok(status)) => println!("  shutdown  exited with {status}"),

@@ -215,8 +215,8 @@ impl ConfigError {
 
 /// Reads and parses a config file (without validating it).
 pub fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     parse(&text).map_err(|source| match source {
         ConfigError::Parse { source, .. } => ConfigError::Parse { path: path.to_path_buf(), source },
         other => other,
@@ -225,7 +225,8 @@ pub fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
 
 /// Parses config text (without validating it).
 pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
-    toml::from_str(text).map_err(|source| ConfigError::Parse { path: PathBuf::from("<text>"), source: Box::new(source) })
+    toml::from_str(text)
+        .map_err(|source| ConfigError::Parse { path: PathBuf::from("<text>"), source: Box::new(source) })
 }
 
 /// `host:port` or `http(s)://host:port` → `http(s)://host:port`.
@@ -233,7 +234,9 @@ fn broker_endpoint(text: &str) -> Result<String, ConfigError> {
     let text = text.trim().trim_end_matches('/');
     let (scheme, authority) = match text.split_once("://") {
         Some((scheme @ ("http" | "https"), rest)) => (scheme, rest),
-        Some((scheme, _)) => return Err(invalid("broker", format!("scheme '{scheme}' is not http or https"))),
+        Some((scheme, _)) => {
+            return Err(invalid("broker", format!("scheme '{scheme}' is not http or https")));
+        }
         None => ("http", text),
     };
     if authority.is_empty() || authority.contains(['/', ' ', '\t']) || !has_port(authority) {
@@ -275,7 +278,8 @@ fn non_empty(field: &'static str, value: Option<String>) -> Result<Option<String
 impl Config {
     /// Merges file < overrides and validates.
     pub fn build(raw: RawConfig, overrides: Overrides) -> Result<Config, ConfigError> {
-        let broker = broker_endpoint(overrides.broker.as_deref().or(raw.broker.as_deref()).unwrap_or(DEFAULT_BROKER))?;
+        let broker =
+            broker_endpoint(overrides.broker.as_deref().or(raw.broker.as_deref()).unwrap_or(DEFAULT_BROKER))?;
 
         let lease_seconds = overrides.lease_seconds.or(raw.lease_seconds).unwrap_or(DEFAULT_LEASE_SECONDS);
         if !(1..=86_400).contains(&lease_seconds) {
@@ -303,20 +307,27 @@ impl Config {
             return Err(invalid("server.host", format!("'{host}' contains white space")));
         }
         let zone = non_empty("server.zone", overrides.zone.or(server.zone))?;
-        let video_formats = server.video_formats.ok_or_else(|| invalid("server.video_formats", "required"))?;
+        let video_formats =
+            server.video_formats.ok_or_else(|| invalid("server.video_formats", "required"))?;
         check_words("server.video_formats", &video_formats)?;
-        let audio_formats = server.audio_formats.ok_or_else(|| invalid("server.audio_formats", "required"))?;
+        let audio_formats =
+            server.audio_formats.ok_or_else(|| invalid("server.audio_formats", "required"))?;
         check_words("server.audio_formats", &audio_formats)?;
-        let max_connections = server.max_connections.ok_or_else(|| invalid("server.max_connections", "required"))?;
+        let max_connections =
+            server.max_connections.ok_or_else(|| invalid("server.max_connections", "required"))?;
         if max_connections == 0 {
             return Err(invalid("server.max_connections", "must be at least 1"));
         }
         if server.bandwidth_capacity == Some(0) {
-            return Err(invalid("server.bandwidth_capacity", "must be positive (bits per second) or left out"));
+            return Err(invalid(
+                "server.bandwidth_capacity",
+                "must be positive (bits per second) or left out",
+            ));
         }
 
         let media = raw.media;
-        let media_protocol = non_empty("media.protocol", media.protocol)?.unwrap_or_else(|| "rtsp".to_string());
+        let media_protocol =
+            non_empty("media.protocol", media.protocol)?.unwrap_or_else(|| "rtsp".to_string());
         if !media_protocol.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) {
             return Err(invalid("media.protocol", format!("'{media_protocol}' is not a URL scheme")));
         }
@@ -350,9 +361,10 @@ impl Config {
         }
         let catalog_file = overrides.catalog.or(media.catalog);
         if let Some(catalog) = &catalog_file
-            && !catalog.is_file() {
-                return Err(invalid("media.catalog", format!("{} is not a file", catalog.display())));
-            }
+            && !catalog.is_file()
+        {
+            return Err(invalid("media.catalog", format!("{} is not a file", catalog.display())));
+        }
         let rescan_seconds = media.rescan_seconds.unwrap_or(60);
         if !(1..=86_400).contains(&rescan_seconds) {
             return Err(invalid("media.rescan_seconds", "must be between 1 and 86400"));
@@ -360,9 +372,9 @@ impl Config {
 
         let evaluator = raw.evaluator;
         let listen_text = overrides.listen.or(evaluator.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-        let listen: SocketAddr = listen_text
-            .parse()
-            .map_err(|_| invalid("evaluator.listen", format!("'{listen_text}' is not an address like 127.0.0.1:7400")))?;
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            invalid("evaluator.listen", format!("'{listen_text}' is not an address like 127.0.0.1:7400"))
+        })?;
         let advertise = match overrides.advertise.or(evaluator.advertise) {
             Some(text) => {
                 let authority = text.trim().trim_start_matches("http://").trim_end_matches('/').to_string();
@@ -466,13 +478,15 @@ fn build_health(raw: RawHealth, media_host: &str, media_port: u16) -> Result<Hea
 
 fn check_simulate(simulate: &Simulate) -> Result<(), ConfigError> {
     if let Some(load) = simulate.load
-        && (!load.is_finite() || load < 0.0) {
-            return Err(invalid("simulate.load", "must be a finite number >= 0"));
-        }
+        && (!load.is_finite() || load < 0.0)
+    {
+        return Err(invalid("simulate.load", "must be a finite number >= 0"));
+    }
     if let Some(cpu) = simulate.cpu
-        && !(0.0..=1.0).contains(&cpu) {
-            return Err(invalid("simulate.cpu", "must be between 0 and 1"));
-        }
+        && !(0.0..=1.0).contains(&cpu)
+    {
+        return Err(invalid("simulate.cpu", "must be between 0 and 1"));
+    }
     Ok(())
 }
 
@@ -569,13 +583,19 @@ mod tests {
         assert_eq!(field_of(&format!("broker = 'ftp://a:1'\n{ok}")), "broker");
         assert_eq!(field_of(&format!("lease_seconds = 0\n{ok}")), "lease_seconds");
         assert_eq!(field_of(&format!("interval_ms = 10\n{ok}")), "interval_ms");
-        assert_eq!(field_of(&ok.replace("max_connections = 10", "max_connections = 0")), "server.max_connections");
+        assert_eq!(
+            field_of(&ok.replace("max_connections = 10", "max_connections = 0")),
+            "server.max_connections"
+        );
         assert_eq!(field_of(&ok.replace("max_connections = 10\n", "")), "server.max_connections");
         assert_eq!(field_of(&ok.replace("video_formats = ['h264']\n", "")), "server.video_formats");
         assert_eq!(field_of(&ok.replace("['aac']", "['aac', 'aac']")), "server.audio_formats");
         assert_eq!(field_of(&ok.replace("port = 8554\n", "")), "media.port");
         assert_eq!(field_of(&ok.replace(&media_dir(), "/nonexistent/media")), "media.dir");
-        assert_eq!(field_of(&format!("{ok}url_template = 'rtsp://{{hots}}/{{file}}'\n")), "media.url_template");
+        assert_eq!(
+            field_of(&format!("{ok}url_template = 'rtsp://{{hots}}/{{file}}'\n")),
+            "media.url_template"
+        );
         assert_eq!(field_of(&format!("{ok}catalog = '/nonexistent/catalog.toml'\n")), "media.catalog");
         assert_eq!(field_of(&format!("{ok}[evaluator]\nlisten = 'x'\n")), "evaluator.listen");
         assert_eq!(field_of(&format!("{ok}[evaluator]\nadvertise = 'no-port'\n")), "evaluator.advertise");

@@ -98,7 +98,8 @@ fn renew_period(lease: Duration) -> Duration {
 impl Exporter {
     /// Runs until `stop`, then withdraws the offer.
     pub async fn run(mut self, stop: CancellationToken) {
-        let mut backoff = Backoff::new(Duration::from_millis(200), self.spec.lease.min(Duration::from_secs(30)));
+        let mut backoff =
+            Backoff::new(Duration::from_millis(200), self.spec.lease.min(Duration::from_secs(30)));
         let mut offer: Option<Exported> = None;
         let mut catalog_dirty = false;
         let mut retry_at: Option<Instant> = Some(Instant::now());
@@ -188,7 +189,9 @@ impl Exporter {
         if let Some(current) = offer {
             match tokio::time::timeout(self.withdraw_grace, self.withdraw(&current, "agent stopping")).await {
                 Ok(()) => {}
-                Err(_) => tracing::warn!(id = %current.id, "withdraw did not finish in time; the lease will lapse"),
+                Err(_) => {
+                    tracing::warn!(id = %current.id, "withdraw did not finish in time; the lease will lapse")
+                }
             }
         }
     }
@@ -208,8 +211,12 @@ impl Exporter {
 
     /// Renews the lease. `Ok(None)` when the broker no longer knows the
     /// offer.
-    async fn keep_alive(&mut self, mut current: Exported) -> Result<Option<Exported>, (Status, Option<Exported>)> {
-        let request = pb::KeepAliveRequest { id: current.id.clone(), lease_seconds: self.spec.lease_seconds() };
+    async fn keep_alive(
+        &mut self,
+        mut current: Exported,
+    ) -> Result<Option<Exported>, (Status, Option<Exported>)> {
+        let request =
+            pb::KeepAliveRequest { id: current.id.clone(), lease_seconds: self.spec.lease_seconds() };
         match self.client.keep_alive(request).await {
             Ok(response) => {
                 let granted = response.into_inner().lease_seconds;
@@ -232,12 +239,18 @@ impl Exporter {
     /// step exports it anew with that catalog.
     async fn modify(&mut self, current: &Exported) -> Result<(), Status> {
         let catalog = self.catalog.borrow().clone();
-        let request =
-            pb::ModifyRequest { id: current.id.clone(), delete: Vec::new(), modify: catalog_properties(&catalog) };
+        let request = pb::ModifyRequest {
+            id: current.id.clone(),
+            delete: Vec::new(),
+            modify: catalog_properties(&catalog),
+        };
         match self.client.modify(request).await {
             Ok(_) => {
                 tracing::info!(id = %current.id, titles = catalog.titles.len(), "catalog pushed to the broker");
-                let _ = self.events.send(AgentEvent::CatalogUpdated { id: current.id.clone(), titles: catalog.titles.len() });
+                let _ = self.events.send(AgentEvent::CatalogUpdated {
+                    id: current.id.clone(),
+                    titles: catalog.titles.len(),
+                });
                 Ok(())
             }
             Err(status) => Err(status),
@@ -271,7 +284,10 @@ async fn sleep_until_opt(at: Option<Instant>) {
 /// A client of the broker's Register service. The channel connects lazily
 /// and reconnects by itself; each call has a deadline so that a hung
 /// broker counts as unreachable.
-pub fn register_client(broker: &str, lease: Duration) -> Result<RegisterClient<Channel>, tonic::transport::Error> {
+pub fn register_client(
+    broker: &str,
+    lease: Duration,
+) -> Result<RegisterClient<Channel>, tonic::transport::Error> {
     let call_timeout = (lease / 2).clamp(Duration::from_millis(500), Duration::from_secs(5));
     let channel = tonic::transport::Endpoint::from_shared(broker.to_string())?
         .connect_timeout(Duration::from_secs(1).min(call_timeout))
@@ -292,7 +308,11 @@ mod tests {
         for _ in 0..8 {
             let ceiling = backoff.ceiling();
             let delay = backoff.next_delay();
-            assert!(delay <= ceiling && delay >= ceiling / 2, "{delay:?} outside [{:?}, {ceiling:?}]", ceiling / 2);
+            assert!(
+                delay <= ceiling && delay >= ceiling / 2,
+                "{delay:?} outside [{:?}, {ceiling:?}]",
+                ceiling / 2
+            );
             ceilings.push(ceiling.as_millis());
         }
         assert_eq!(ceilings, vec![100, 200, 400, 800, 1600, 2000, 2000, 2000]);

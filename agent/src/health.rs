@@ -35,11 +35,17 @@ impl HttpTarget {
         }
         // IPv6 literals are in brackets: "[::1]" or "[::1]:81".
         let after_host = match authority.strip_prefix('[') {
-            Some(v6) => v6.split_once(']').map(|(_, after)| after).ok_or_else(|| format!("'{url}': unclosed '['"))?,
-            None => authority.rsplit_once(':').map_or("", |_| &authority[authority.rfind(':').unwrap_or(0)..]),
+            Some(v6) => {
+                v6.split_once(']').map(|(_, after)| after).ok_or_else(|| format!("'{url}': unclosed '['"))?
+            }
+            None => {
+                authority.rsplit_once(':').map_or("", |_| &authority[authority.rfind(':').unwrap_or(0)..])
+            }
         };
         let has_port = match after_host.strip_prefix(':') {
-            Some(port) => port.parse::<u16>().map(|_| true).map_err(|_| format!("'{url}': bad port '{port}'"))?,
+            Some(port) => {
+                port.parse::<u16>().map(|_| true).map_err(|_| format!("'{url}': bad port '{port}'"))?
+            }
             None if after_host.is_empty() => false,
             None => return Err(format!("'{url}' is not a plain http://host[:port]/path URL")),
         };
@@ -52,9 +58,10 @@ impl HttpTarget {
 pub async fn check_once(check: &HealthCheck, timeout: Duration) -> Result<(), String> {
     let attempt = async {
         match check {
-            HealthCheck::Tcp { address } => {
-                TcpStream::connect(address.as_str()).await.map(drop).map_err(|e| format!("connect {address}: {e}"))
-            }
+            HealthCheck::Tcp { address } => TcpStream::connect(address.as_str())
+                .await
+                .map(drop)
+                .map_err(|e| format!("connect {address}: {e}")),
             HealthCheck::Http { url } => http_get(url).await,
         }
     };
@@ -63,8 +70,9 @@ pub async fn check_once(check: &HealthCheck, timeout: Duration) -> Result<(), St
 
 async fn http_get(url: &str) -> Result<(), String> {
     let target = HttpTarget::parse(url)?;
-    let mut stream =
-        TcpStream::connect(target.address.as_str()).await.map_err(|e| format!("connect {}: {e}", target.address))?;
+    let mut stream = TcpStream::connect(target.address.as_str())
+        .await
+        .map_err(|e| format!("connect {}: {e}", target.address))?;
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: bourse-agent\r\nAccept: */*\r\nConnection: close\r\n\r\n",
         target.path, target.host_header
@@ -129,7 +137,10 @@ impl Hysteresis {
 
 /// Runs the first check, then keeps checking every `interval` until
 /// `stop`. The returned receiver says whether the server is up.
-pub async fn start(health: Health, stop: CancellationToken) -> (watch::Receiver<bool>, tokio::task::JoinHandle<()>) {
+pub async fn start(
+    health: Health,
+    stop: CancellationToken,
+) -> (watch::Receiver<bool>, tokio::task::JoinHandle<()>) {
     let first = check_once(&health.check, health.timeout).await;
     if let Err(reason) = &first {
         tracing::warn!(%reason, "media server is down");
@@ -170,7 +181,10 @@ mod tests {
     #[test]
     fn parses_http_urls() {
         let t = HttpTarget::parse("http://media1:8080/health").unwrap();
-        assert_eq!((t.address.as_str(), t.host_header.as_str(), t.path.as_str()), ("media1:8080", "media1:8080", "/health"));
+        assert_eq!(
+            (t.address.as_str(), t.host_header.as_str(), t.path.as_str()),
+            ("media1:8080", "media1:8080", "/health")
+        );
         let t = HttpTarget::parse("http://media1").unwrap();
         assert_eq!((t.address.as_str(), t.path.as_str()), ("media1:80", "/"));
         let t = HttpTarget::parse("http://[::1]:81/x?y=1").unwrap();
@@ -221,7 +235,8 @@ mod tests {
                     continue;
                 }
                 let ok = buf[..n].starts_with(b"GET /ok ");
-                let answer: &[u8] = if ok { b"HTTP/1.1 200 OK\r\n\r\n" } else { b"HTTP/1.1 500 Oops\r\n\r\n" };
+                let answer: &[u8] =
+                    if ok { b"HTTP/1.1 200 OK\r\n\r\n" } else { b"HTTP/1.1 500 Oops\r\n\r\n" };
                 let _ = conn.write_all(answer).await;
             }
             listener

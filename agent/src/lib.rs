@@ -73,7 +73,10 @@ pub enum StartError {
 impl StartError {
     /// Whether the fault is in the configuration (exit status 64).
     pub fn is_config(&self) -> bool {
-        matches!(self, StartError::Config(_) | StartError::Catalog(_) | StartError::MediaDir(_) | StartError::Broker(_))
+        matches!(
+            self,
+            StartError::Config(_) | StartError::Catalog(_) | StartError::MediaDir(_) | StartError::Broker(_)
+        )
     }
 }
 
@@ -120,7 +123,12 @@ pub async fn start(config: Config) -> Result<RunningAgent, StartError> {
     tracing::info!(titles = initial.titles.len(), dir = %config.media_dir.display(), "catalog scanned");
     let (catalog_tx, catalog_rx) = watch::channel(Arc::new(initial));
 
-    let sampler = Sampler::new(&config.media_dir, config.media_port, config.bandwidth_capacity, config.simulate.clone());
+    let sampler = Sampler::new(
+        &config.media_dir,
+        config.media_port,
+        config.bandwidth_capacity,
+        config.simulate.clone(),
+    );
     let demand = sampler.demand();
     let interval = config.interval;
     let (sampler, sample_rx) = tokio::task::spawn_blocking(move || SamplerThread::spawn(sampler, interval))
@@ -166,8 +174,8 @@ pub async fn start(config: Config) -> Result<RunningAgent, StartError> {
 
     let (events_tx, events) = mpsc::unbounded_channel();
     let _ = events_tx.send(AgentEvent::Listening { addr: evaluator_addr, evaluator: evaluator_url.clone() });
-    let client =
-        exporter::register_client(&config.broker, config.lease).map_err(|e| StartError::Broker(e.to_string()))?;
+    let client = exporter::register_client(&config.broker, config.lease)
+        .map_err(|e| StartError::Broker(e.to_string()))?;
     let (current_tx, offer) = watch::channel(None);
     let exporter = Exporter {
         client,

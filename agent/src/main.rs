@@ -9,8 +9,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bourse_agent::config::{self, Config, Overrides};
 use bourse_agent::AgentEvent;
+use bourse_agent::config::{self, Config, Overrides};
 use clap::Parser;
 
 /// Keeps a media server's offer in a Bourse broker and answers its
@@ -81,8 +81,8 @@ fn main() -> ExitCode {
 
 fn init_tracing() {
     use tracing_subscriber::{EnvFilter, fmt, prelude::*};
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,h2=warn,hyper=warn,tower=warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,h2=warn,hyper=warn,tower=warn"));
     tracing_subscriber::registry().with(filter).with(fmt::layer().with_writer(std::io::stderr)).init();
 }
 

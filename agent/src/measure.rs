@@ -304,14 +304,16 @@ impl Sampler {
             let n_cpus = system.cpus().len().max(1);
             sample.cpu = Some((f64::from(system.global_cpu_usage()) / 100.0).clamp(0.0, 1.0));
             sample.mem_free = Some(system.available_memory());
-            sample.load = System::load_average().ok().map(|avg| avg.one / n_cpus as f64).filter(|l| l.is_finite());
+            sample.load =
+                System::load_average().ok().map(|avg| avg.one / n_cpus as f64).filter(|l| l.is_finite());
         }
         if let (Some(disks), Some(index)) = (&mut self.disks, self.media_disk)
-            && let Some(disk) = disks.get_mut(index) {
-                disk.refresh_specifics(DiskRefreshKind::nothing().with_storage());
-                sample.disk_free = Some(disk.available_space());
-            }
-        if self.n_samples % IDLE_EVERY == 0 || self.demand.recent(now, DEMAND_WINDOW) {
+            && let Some(disk) = disks.get_mut(index)
+        {
+            disk.refresh_specifics(DiskRefreshKind::nothing().with_storage());
+            sample.disk_free = Some(disk.available_space());
+        }
+        if self.n_samples.is_multiple_of(IDLE_EVERY) || self.demand.recent(now, DEMAND_WINDOW) {
             self.connections = procfs::read_connections(self.media_port);
         }
         self.n_samples += 1;
@@ -320,11 +322,9 @@ impl Sampler {
         let (rx_bytes, tx_bytes) = match &mut self.networks {
             Some(networks) => {
                 networks.refresh(true);
-                sum_interfaces(
-                    networks.iter().filter_map(|(name, data)| {
-                        Some((name.to_str()?, data.total_received(), data.total_transmitted()))
-                    }),
-                )
+                sum_interfaces(networks.iter().filter_map(|(name, data)| {
+                    Some((name.to_str()?, data.total_received(), data.total_transmitted()))
+                }))
             }
             None => (0, 0),
         };
@@ -332,7 +332,8 @@ impl Sampler {
         if let Some(previous) = self.previous {
             let elapsed = current.at.duration_since(previous.at);
             if self.networks.is_some() {
-                let bits = |prev: u64, cur: u64| rate_per_second(prev, cur, elapsed).map(|r| r.saturating_mul(8));
+                let bits =
+                    |prev: u64, cur: u64| rate_per_second(prev, cur, elapsed).map(|r| r.saturating_mul(8));
                 sample.bandwidth_in = bits(previous.rx_bytes, current.rx_bytes);
                 sample.bandwidth_out = bits(previous.tx_bytes, current.tx_bytes);
             }
@@ -375,7 +376,9 @@ impl SamplerThread {
         interval: Duration,
     ) -> std::io::Result<(SamplerThread, watch::Receiver<Arc<Sample>>)> {
         let _baseline = sampler.sample();
-        std::thread::sleep(interval.min(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL.max(Duration::from_millis(200))));
+        std::thread::sleep(
+            interval.min(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL.max(Duration::from_millis(200))),
+        );
         let (tx, rx) = watch::channel(Arc::new(sampler.sample()));
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new().name("bourse-sampler".into()).spawn(move || {
@@ -425,7 +428,11 @@ mod tests {
             (0, 2, 3000, Some(1)),
         ];
         for (prev, cur, ms, expected) in cases {
-            assert_eq!(rate_per_second(prev, cur, Duration::from_millis(ms)), expected, "{prev}->{cur} in {ms} ms");
+            assert_eq!(
+                rate_per_second(prev, cur, Duration::from_millis(ms)),
+                expected,
+                "{prev}->{cur} in {ms} ms"
+            );
         }
     }
 
@@ -440,7 +447,8 @@ mod tests {
 
     #[test]
     fn simulated_values_win_and_free_bandwidth_follows() {
-        let mut sample = Sample { load: Some(0.1), bandwidth_out: Some(300), connections: Some(1), ..Sample::default() };
+        let mut sample =
+            Sample { load: Some(0.1), bandwidth_out: Some(300), connections: Some(1), ..Sample::default() };
         let simulate = Simulate { load: Some(0.7), connections: Some(3), ..Simulate::default() };
         sample.finish(&simulate, Some(1000));
         assert_eq!(sample.load, Some(0.7));

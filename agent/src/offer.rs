@@ -31,7 +31,9 @@ pub struct OfferSpec {
 pub fn evaluator_url(config: &Config, bound: SocketAddr) -> String {
     match &config.advertise {
         Some(authority) => format!("http://{authority}"),
-        None if bound.ip().is_unspecified() => format!("http://{}:{}", bracket_host(&config.host), bound.port()),
+        None if bound.ip().is_unspecified() => {
+            format!("http://{}:{}", bracket_host(&config.host), bound.port())
+        }
         None => format!("http://{bound}"),
     }
 }
@@ -139,14 +141,24 @@ mod tests {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), names.len(), "{names:?}");
-        for name in ["host", "zone", "titles", "movies", "bandwidth_capacity", "bandwidth_free", "load", "connections"] {
+        for name in [
+            "host",
+            "zone",
+            "titles",
+            "movies",
+            "bandwidth_capacity",
+            "bandwidth_free",
+            "load",
+            "connections",
+        ] {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }
         assert_eq!(request.lease_seconds, 10);
         assert_eq!(request.reference, "rtsp://m1:8554/");
 
         let spec = OfferSpec::new(&config(""), "http://127.0.0.1:7400");
-        let names: Vec<String> = spec.export_request(&Catalog::default()).properties.into_iter().map(|p| p.name).collect();
+        let names: Vec<String> =
+            spec.export_request(&Catalog::default()).properties.into_iter().map(|p| p.name).collect();
         assert!(!names.iter().any(|n| n == "bandwidth_free" || n == "bandwidth_capacity"));
     }
 }

@@ -21,7 +21,8 @@ pub fn count_established(table: &str, port: u16) -> u64 {
         else {
             continue;
         };
-        let Some(local_port) = local.rsplit_once(':').and_then(|(_, p)| u16::from_str_radix(p, 16).ok()) else {
+        let Some(local_port) = local.rsplit_once(':').and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+        else {
             continue;
         };
         let Ok(state) = u8::from_str_radix(state, 16) else { continue };

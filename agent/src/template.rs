@@ -125,7 +125,9 @@ impl UrlTemplate {
 /// `/` when `keep_slash`) percent-encoded as UTF-8.
 fn percent_encode(out: &mut String, text: &str, keep_slash: bool) {
     for byte in text.bytes() {
-        let plain = byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') || (keep_slash && byte == b'/');
+        let plain = byte.is_ascii_alphanumeric()
+            || matches!(byte, b'-' | b'.' | b'_' | b'~')
+            || (keep_slash && byte == b'/');
         if plain {
             out.push(char::from(byte));
         } else {
@@ -146,10 +148,20 @@ mod tests {
     #[test]
     fn placeholders() {
         let cases = [
-            ("rtsp://{host}:8554/{file}", "casablanca.mp4", "casablanca", "rtsp://media1:8554/casablanca.mp4"),
+            (
+                "rtsp://{host}:8554/{file}",
+                "casablanca.mp4",
+                "casablanca",
+                "rtsp://media1:8554/casablanca.mp4",
+            ),
             ("rtsp://{host}:{port}/{file}", "a/b.mp4", "b", "rtsp://media1:8554/a/b.mp4"),
             ("http://{host}/hls/{name}/index.m3u8", "x/index.m3u8", "x", "http://media1/hls/x/index.m3u8"),
-            ("http://{host}/{file}", "My Movie (1942).mp4", "My Movie (1942)", "http://media1/My%20Movie%20%281942%29.mp4"),
+            (
+                "http://{host}/{file}",
+                "My Movie (1942).mp4",
+                "My Movie (1942)",
+                "http://media1/My%20Movie%20%281942%29.mp4",
+            ),
             ("http://{host}/t/{name}", "a/b.mp4", "a/b", "http://media1/t/a%2Fb"),
             ("http://{host}/{name}", "é.mp4", "é", "http://media1/%C3%A9"),
             ("literal{{x}}/{file}", "f", "f", "literal{x}/f"),
@@ -162,9 +174,12 @@ mod tests {
 
     #[test]
     fn ipv6_hosts_get_brackets() {
-        let url = UrlTemplate::parse("rtsp://{host}:{port}/{file}")
-            .unwrap()
-            .render(TitleVars { host: "::1", port: 554, file: "a.mp4", name: "a" });
+        let url = UrlTemplate::parse("rtsp://{host}:{port}/{file}").unwrap().render(TitleVars {
+            host: "::1",
+            port: 554,
+            file: "a.mp4",
+            name: "a",
+        });
         assert_eq!(url, "rtsp://[::1]:554/a.mp4");
     }
 

@@ -74,7 +74,10 @@ fn agent_config(broker: SocketAddr, media_dir: &Path, media_port: u16, extra: &s
 }
 
 async fn channel(addr: SocketAddr) -> Result<Channel> {
-    Ok(Channel::from_shared(format!("http://{addr}"))?.connect_timeout(Duration::from_secs(2)).connect().await?)
+    Ok(Channel::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(2))
+        .connect()
+        .await?)
 }
 
 /// Polls `check` every 100 ms until it is true or `within` passes.
@@ -166,7 +169,9 @@ async fn eval(evaluator: SocketAddr, items: &[(&str, &str)]) -> Result<Vec<pb::E
 
 fn uint_of(result: &pb::EvalResult) -> Option<u64> {
     match &result.outcome {
-        Some(pb::eval_result::Outcome::Value(pb::Value { kind: Some(pb::value::Kind::Uint64Value(v)) })) => Some(*v),
+        Some(pb::eval_result::Outcome::Value(pb::Value { kind: Some(pb::value::Kind::Uint64Value(v)) })) => {
+            Some(*v)
+        }
         _ => None,
     }
 }
@@ -176,7 +181,10 @@ async fn the_offer_carries_the_static_properties_and_points_at_the_evaluator() -
     let broker = start_broker("127.0.0.1:0".parse()?).await?;
     let media = Scratch::new("static");
     std::fs::write(media.path().join("casablanca.mkv"), b"x")?;
-    std::fs::write(media.path().join("catalog.toml"), "[[title]]\nfile = 'casablanca.mkv'\nname = 'Casablanca'\nduration = 6120.0\ninfo_url = 'https://example.org/casablanca'\n")?;
+    std::fs::write(
+        media.path().join("catalog.toml"),
+        "[[title]]\nfile = 'casablanca.mkv'\nname = 'Casablanca'\nduration = 6120.0\ninfo_url = 'https://example.org/casablanca'\n",
+    )?;
     let extra = format!("catalog = '{}'\n", media.path().join("catalog.toml").display());
     let mut agent = bourse_agent::start(agent_config(broker.addr, media.path(), 8554, &extra)?).await?;
     let id = next_export(&mut agent).await?;
@@ -201,7 +209,17 @@ async fn the_offer_carries_the_static_properties_and_points_at_the_evaluator() -
     assert_eq!(field("duration"), Some(pb::Value::double(6120.0)));
     assert_eq!(field("info_url"), Some(pb::Value::string("https://example.org/casablanca")));
 
-    for name in ["connections", "load", "cpu", "mem_free", "disk_free", "bandwidth_in", "bandwidth_out", "bandwidth_free", "ctx_switches"] {
+    for name in [
+        "connections",
+        "load",
+        "cpu",
+        "mem_free",
+        "disk_free",
+        "bandwidth_in",
+        "bandwidth_out",
+        "bandwidth_free",
+        "ctx_switches",
+    ] {
         match prop(&offer, name) {
             Some(pb::property::Content::Dynamic(dynamic)) => {
                 assert_eq!(dynamic.evaluator, agent.evaluator_url, "{name}");
@@ -211,7 +229,10 @@ async fn the_offer_carries_the_static_properties_and_points_at_the_evaluator() -
         }
     }
     // The constraint language sees the static catalog.
-    assert_eq!(query(broker.addr, "'Casablanca' in titles and max_connections >= 40").await?, vec![id.clone()]);
+    assert_eq!(
+        query(broker.addr, "'Casablanca' in titles and max_connections >= 40").await?,
+        vec![id.clone()]
+    );
 
     agent.shutdown(Duration::from_secs(5)).await;
     assert!(describe(broker.addr, &id).await.is_err(), "withdrawn on shutdown");
@@ -231,7 +252,10 @@ async fn a_new_file_shows_up_in_titles_and_a_removed_one_goes() -> Result<()> {
 
     std::fs::write(media.path().join("trailer.webm"), b"x")?;
     std::fs::create_dir_all(media.path().join("live"))?;
-    std::fs::write(media.path().join("live/index.m3u8"), "#EXTM3U\n#EXTINF:4.0,\na.ts\n#EXTINF:4.0,\nb.ts\n")?;
+    std::fs::write(
+        media.path().join("live/index.m3u8"),
+        "#EXTM3U\n#EXTINF:4.0,\na.ts\n#EXTINF:4.0,\nb.ts\n",
+    )?;
     eventually(Duration::from_secs(5), "new titles in the broker", || async {
         Ok(query(broker.addr, "'trailer' in titles and 'live' in titles").await? == vec![id.clone()])
     })
@@ -258,13 +282,16 @@ async fn the_offer_is_withdrawn_while_the_media_server_is_down() -> Result<()> {
     let media_server = TcpListener::bind("127.0.0.1:0").await?;
     let media_addr = media_server.local_addr()?;
     let extra = "[health]\ncheck = 'tcp'\ninterval_ms = 100\ntimeout_ms = 500\nfall = 1\nrise = 1\n";
-    let mut agent = bourse_agent::start(agent_config(broker.addr, media.path(), media_addr.port(), extra)?).await?;
+    let mut agent =
+        bourse_agent::start(agent_config(broker.addr, media.path(), media_addr.port(), extra)?).await?;
     let first = next_export(&mut agent).await?;
     assert_eq!(query(broker.addr, "").await?, vec![first.clone()]);
 
     drop(media_server);
-    eventually(Duration::from_secs(5), "offer withdrawn", || async { Ok(query(broker.addr, "").await?.is_empty()) })
-        .await?;
+    eventually(Duration::from_secs(5), "offer withdrawn", || async {
+        Ok(query(broker.addr, "").await?.is_empty())
+    })
+    .await?;
     // It stays away while the server is down (no lease renewal brings it back).
     tokio::time::sleep(Duration::from_millis(LEASE_SECONDS * 1000)).await;
     assert!(query(broker.addr, "").await?.is_empty());
@@ -331,22 +358,29 @@ async fn the_evaluator_counts_connections_to_the_media_port() -> Result<()> {
         let results = eval(evaluator, &[(&id, "connections")]).await?;
         Ok::<_, anyhow::Error>(results.first().and_then(uint_of))
     };
-    eventually(Duration::from_secs(5), "no connections yet", || async { Ok(connections(id.clone()).await? == Some(0)) })
-        .await?;
+    eventually(Duration::from_secs(5), "no connections yet", || async {
+        Ok(connections(id.clone()).await? == Some(0))
+    })
+    .await?;
 
     let mut clients = Vec::new();
     for _ in 0..3 {
         clients.push(TcpStream::connect(("127.0.0.1", media_port)).await?);
     }
-    eventually(Duration::from_secs(5), "three connections", || async { Ok(connections(id.clone()).await? == Some(3)) })
-        .await?;
+    eventually(Duration::from_secs(5), "three connections", || async {
+        Ok(connections(id.clone()).await? == Some(3))
+    })
+    .await?;
     drop(clients);
     held.abort();
-    eventually(Duration::from_secs(5), "connections closed", || async { Ok(connections(id.clone()).await? == Some(0)) })
-        .await?;
+    eventually(Duration::from_secs(5), "connections closed", || async {
+        Ok(connections(id.clone()).await? == Some(0))
+    })
+    .await?;
 
     // A batch with every property, an unknown one and a stranger's offer.
-    let mut items: Vec<(&str, &str)> = bourse_agent::measure::Metric::ALL.iter().map(|m| (id.as_str(), m.name())).collect();
+    let mut items: Vec<(&str, &str)> =
+        bourse_agent::measure::Metric::ALL.iter().map(|m| (id.as_str(), m.name())).collect();
     items.push((id.as_str(), "titles"));
     items.push(("someone-else", "load"));
     let results = eval(evaluator, &items).await?;
@@ -384,11 +418,68 @@ async fn simulated_values_replace_measured_ones() -> Result<()> {
     let extra = "[simulate]\nload = 0.7\nconnections = 3\nbandwidth_out = 30000000\n";
     let mut agent = bourse_agent::start(agent_config(broker.addr, media.path(), 8554, extra)?).await?;
     let id = next_export(&mut agent).await?;
-    let results = eval(agent.evaluator_addr, &[(&id, "load"), (&id, "connections"), (&id, "bandwidth_free")]).await?;
+    let results =
+        eval(agent.evaluator_addr, &[(&id, "load"), (&id, "connections"), (&id, "bandwidth_free")]).await?;
     assert_eq!(results[0].outcome, Some(pb::eval_result::Outcome::Value(pb::Value::double(0.7))));
     assert_eq!(uint_of(&results[1]), Some(3));
     assert_eq!(uint_of(&results[2]), Some(70_000_000), "capacity minus simulated out");
     agent.shutdown(Duration::from_secs(5)).await;
+    broker.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_calls_the_agents_back_for_live_figures() -> Result<()> {
+    let broker = start_broker("127.0.0.1:0".parse()?).await?;
+    let (busy_media, idle_media) = (Scratch::new("busy"), Scratch::new("idle"));
+    let mut busy = bourse_agent::start(agent_config(
+        broker.addr,
+        busy_media.path(),
+        8554,
+        "[simulate]\nload = 0.7\nconnections = 30\n",
+    )?)
+    .await?;
+    let mut idle = bourse_agent::start(agent_config(
+        broker.addr,
+        idle_media.path(),
+        8555,
+        "[simulate]\nload = 0.2\nconnections = 3\n",
+    )?)
+    .await?;
+    let (busy_id, idle_id) = (next_export(&mut busy).await?, next_export(&mut idle).await?);
+
+    assert_eq!(query(broker.addr, "load < 0.5").await?, vec![idle_id.clone()]);
+    assert_eq!(
+        query(broker.addr, "connections > 10 and max_connections >= 40").await?,
+        vec![busy_id.clone()]
+    );
+
+    let mut lookup = pb::lookup_client::LookupClient::new(channel(broker.addr).await?);
+    let response = lookup
+        .query(pb::QueryRequest {
+            r#type: "MediaServer".into(),
+            preference: "min load".into(),
+            desired: Some(pb::DesiredProps {
+                mode: pb::PropsMode::Named as i32,
+                names: vec!["load".into(), "mem_free".into()],
+            }),
+            ..pb::QueryRequest::default()
+        })
+        .await?
+        .into_inner();
+    let order: Vec<&str> = response.offers.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(order, vec![idle_id.as_str(), busy_id.as_str()]);
+    let first = &response.offers[0];
+    let load = first.properties.iter().find(|p| p.name == "load").and_then(|p| p.value.clone());
+    assert_eq!(load, Some(pb::Value::double(0.2)));
+    assert!(
+        first.properties.iter().any(|p| p.name == "mem_free"),
+        "measured mem_free: {:?}",
+        first.properties
+    );
+
+    busy.shutdown(Duration::from_secs(5)).await;
+    idle.shutdown(Duration::from_secs(5)).await;
     broker.shutdown().await?;
     Ok(())
 }
@@ -440,7 +531,8 @@ mod binary {
                 .context("agent exited")
         };
         let listening = next_line().await?;
-        let addr: SocketAddr = listening.strip_prefix("evaluator listening on ").context(listening.clone())?.parse()?;
+        let addr: SocketAddr =
+            listening.strip_prefix("evaluator listening on ").context(listening.clone())?.parse()?;
         let exported = next_line().await?;
         let id = exported.strip_prefix("exported offer ").context(exported.clone())?.to_string();
         assert!(describe(broker.addr, &id).await.is_ok());
@@ -466,21 +558,34 @@ mod binary {
         ];
         for (extra, field) in cases {
             // Later keys of the same table would be duplicates; put the bad one in a fresh file.
-            let text = std::fs::read_to_string(write_config(scratch.path(), "127.0.0.1:1".parse()?, scratch.path(), "")?)?;
+            let text = std::fs::read_to_string(write_config(
+                scratch.path(),
+                "127.0.0.1:1".parse()?,
+                scratch.path(),
+                "",
+            )?)?;
             let text = merge(&text, extra);
             let path = scratch.path().join("bad.toml");
             std::fs::write(&path, text)?;
-            let output = Command::new(env!("CARGO_BIN_EXE_bourse-agent")).arg("--config").arg(&path).output().await?;
+            let output =
+                Command::new(env!("CARGO_BIN_EXE_bourse-agent")).arg("--config").arg(&path).output().await?;
             assert_eq!(output.status.code(), Some(64), "{field}");
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert!(stderr.contains(field), "{field}: {stderr}");
         }
-        let output = Command::new(env!("CARGO_BIN_EXE_bourse-agent")).args(["--config", "/nonexistent.toml"]).output().await?;
+        let output = Command::new(env!("CARGO_BIN_EXE_bourse-agent"))
+            .args(["--config", "/nonexistent.toml"])
+            .output()
+            .await?;
         assert_eq!(output.status.code(), Some(64));
         // A flag overrides the file: a bad broker address given on the command line.
         let path = write_config(scratch.path(), "127.0.0.1:1".parse()?, scratch.path(), "")?;
-        let output =
-            Command::new(env!("CARGO_BIN_EXE_bourse-agent")).arg("--config").arg(&path).args(["--broker", "nowhere"]).output().await?;
+        let output = Command::new(env!("CARGO_BIN_EXE_bourse-agent"))
+            .arg("--config")
+            .arg(&path)
+            .args(["--broker", "nowhere"])
+            .output()
+            .await?;
         assert_eq!(output.status.code(), Some(64));
         assert!(String::from_utf8_lossy(&output.stderr).contains("broker"));
         Ok(())

@@ -76,7 +76,9 @@ impl CatalogFile {
                     return Err(at(field, "must be a positive number"));
                 }
             }
-            for (field, value) in [("file", &entry.file), ("name", &entry.name), ("play_url", &entry.play_url)] {
+            for (field, value) in
+                [("file", &entry.file), ("name", &entry.name), ("play_url", &entry.play_url)]
+            {
                 if value.as_ref().is_some_and(|v| v.trim().is_empty()) {
                     return Err(at(field, "must not be empty"));
                 }

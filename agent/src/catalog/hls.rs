@@ -44,19 +44,23 @@ pub fn parse(text: &str) -> Playlist {
         if let Some(rest) = line.strip_prefix("#EXTINF:") {
             let number = rest.split(',').next().unwrap_or("").trim();
             if let Ok(seconds) = number.parse::<f64>()
-                && seconds.is_finite() && seconds >= 0.0 {
-                    total += seconds;
-                    n_segments += 1;
-                }
+                && seconds.is_finite()
+                && seconds >= 0.0
+            {
+                total += seconds;
+                n_segments += 1;
+            }
         } else if let Some(rest) = line.strip_prefix("#EXT-X-STREAM-INF:") {
             pending = Some(variant_from_attributes(rest));
-        } else if !line.is_empty() && !line.starts_with('#')
-            && let Some(mut variant) = pending.take() {
-                variant.uri = line.to_string();
-                if best.as_ref().is_none_or(|b| variant.bandwidth > b.bandwidth) {
-                    best = Some(variant);
-                }
+        } else if !line.is_empty()
+            && !line.starts_with('#')
+            && let Some(mut variant) = pending.take()
+        {
+            variant.uri = line.to_string();
+            if best.as_ref().is_none_or(|b| variant.bandwidth > b.bandwidth) {
+                best = Some(variant);
             }
+        }
     }
     Playlist { duration: (n_segments > 0).then_some(total), variant: best }
 }
@@ -72,12 +76,18 @@ fn variant_from_attributes(list: &str) -> Variant {
                     variant.height = h.parse().ok();
                 }
             }
-            "FRAME-RATE" => variant.frame_rate = value.parse().ok().filter(|f: &f64| f.is_finite() && *f > 0.0),
+            "FRAME-RATE" => {
+                variant.frame_rate = value.parse().ok().filter(|f: &f64| f.is_finite() && *f > 0.0)
+            }
             "CODECS" => {
                 for codec in value.split(',').map(str::trim) {
                     match codec_name(codec) {
-                        Some((true, name)) if variant.video_codec.is_none() => variant.video_codec = Some(name),
-                        Some((false, name)) if variant.audio_codec.is_none() => variant.audio_codec = Some(name),
+                        Some((true, name)) if variant.video_codec.is_none() => {
+                            variant.video_codec = Some(name)
+                        }
+                        Some((false, name)) if variant.audio_codec.is_none() => {
+                            variant.audio_codec = Some(name)
+                        }
                         _ => {}
                     }
                 }
@@ -152,11 +162,13 @@ pub fn probe(path: &Path) -> Details {
         let safe = !variant.uri.contains("://")
             && !variant.uri.starts_with('/')
             && !variant.uri.split('/').any(|part| part == "..");
-        if details.duration.is_none() && safe
+        if details.duration.is_none()
+            && safe
             && let Some(dir) = path.parent()
-                && let Some(media) = read_limited(&dir.join(&variant.uri)) {
-                    details.duration = parse(&media).duration;
-                }
+            && let Some(media) = read_limited(&dir.join(&variant.uri))
+        {
+            details.duration = parse(&media).duration;
+        }
     }
     details
 }

@@ -32,8 +32,8 @@ pub use file::{CatalogEntry, CatalogFile};
 
 /// File extensions (lower case) that make a file a title.
 pub const MEDIA_EXTENSIONS: &[&str] = &[
-    "mp4", "m4v", "mov", "mkv", "webm", "ts", "m2ts", "mpg", "mpeg", "avi", "flv", "ogv", "wmv", "mp3", "aac", "m4a",
-    "ogg", "oga", "opus", "flac", "wav",
+    "mp4", "m4v", "mov", "mkv", "webm", "ts", "m2ts", "mpg", "mpeg", "avi", "flv", "ogv", "wmv", "mp3",
+    "aac", "m4a", "ogg", "oga", "opus", "flac", "wav",
 ];
 
 /// What is known about a title's media. Unknown figures are `None` and
@@ -95,10 +95,8 @@ pub struct Title {
 impl Title {
     /// The title's record in the `movies` property.
     pub fn record(&self) -> pb::Record {
-        let mut fields = vec![
-            field("name", pb::Value::string(&self.name)),
-            field("file", pb::Value::string(&self.file)),
-        ];
+        let mut fields =
+            vec![field("name", pb::Value::string(&self.name)), field("file", pb::Value::string(&self.file))];
         let d = &self.details;
         if let Some(v) = d.frame_rate {
             fields.push(field("frame_rate", pb::Value::double(v)));
@@ -236,7 +234,12 @@ pub struct UrlSettings {
 
 /// Builds titles from what was found, the probed details and the catalog
 /// file. Pure: the tests call it without a disk.
-pub fn assemble(found: &[Found], probed: &HashMap<String, Details>, file: &CatalogFile, urls: &UrlSettings) -> Catalog {
+pub fn assemble(
+    found: &[Found],
+    probed: &HashMap<String, Details>,
+    file: &CatalogFile,
+    urls: &UrlSettings,
+) -> Catalog {
     let mut titles: Vec<Title> = found
         .iter()
         .map(|f| {
@@ -248,7 +251,12 @@ pub fn assemble(found: &[Found], probed: &HashMap<String, Details>, file: &Catal
             }
             let play_url = match entry.and_then(|e| e.play_url.clone()) {
                 Some(url) => url,
-                None => urls.template.render(TitleVars { host: &urls.host, port: urls.port, file: &f.file, name: &name }),
+                None => urls.template.render(TitleVars {
+                    host: &urls.host,
+                    port: urls.port,
+                    file: &f.file,
+                    name: &name,
+                }),
             };
             Title {
                 name,
@@ -294,7 +302,14 @@ impl Scanner {
             Some(path) => tracing::info!(ffprobe = %path.display(), "title details from ffprobe"),
             None => tracing::info!("title details from MP4 headers, HLS playlists and the catalog file"),
         }
-        Scanner { dir, catalog_file, urls, ffprobe, cache: HashMap::new(), last_good_file: CatalogFile::default() }
+        Scanner {
+            dir,
+            catalog_file,
+            urls,
+            ffprobe,
+            cache: HashMap::new(),
+            last_good_file: CatalogFile::default(),
+        }
     }
 
     /// Reads and checks the catalog file, if any. Used at start so that a
@@ -319,7 +334,9 @@ impl Scanner {
         let mut probed = HashMap::new();
         for f in &found {
             let details = match self.cache.get(&f.file) {
-                Some((size, modified, details)) if *size == f.size && *modified == f.modified => details.clone(),
+                Some((size, modified, details)) if *size == f.size && *modified == f.modified => {
+                    details.clone()
+                }
                 _ => {
                     let details = probe::probe(f, self.ffprobe.as_deref()).await;
                     self.cache.insert(f.file.clone(), (f.size, f.modified, details.clone()));
@@ -367,7 +384,11 @@ mod tests {
     }
 
     fn urls() -> UrlSettings {
-        UrlSettings { template: UrlTemplate::parse("rtsp://{host}:{port}/{file}").unwrap(), host: "m1".into(), port: 8554 }
+        UrlSettings {
+            template: UrlTemplate::parse("rtsp://{host}:{port}/{file}").unwrap(),
+            host: "m1".into(),
+            port: 8554,
+        }
     }
 
     #[test]
@@ -420,7 +441,12 @@ mod tests {
         let mut probed = HashMap::new();
         probed.insert(
             "casablanca.mp4".to_string(),
-            Details { duration: Some(10.0), width: Some(640), frame_rate: Some(f64::NAN), ..Details::default() },
+            Details {
+                duration: Some(10.0),
+                width: Some(640),
+                frame_rate: Some(f64::NAN),
+                ..Details::default()
+            },
         );
         let file = CatalogFile::parse(
             "[[title]]\nfile = 'casablanca.mp4'\nname = 'Casablanca'\nwidth = 1920\ninfo_url = 'https://example.org/c'\n\
@@ -442,7 +468,9 @@ mod tests {
         let record = c.record();
         let names: Vec<&str> = record.fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, vec!["name", "file", "duration", "width", "play_url", "info_url"]);
-        let Some(pb::value::Kind::RecordList(list)) = catalog.movies_value().kind else { panic!("record list") };
+        let Some(pb::value::Kind::RecordList(list)) = catalog.movies_value().kind else {
+            panic!("record list")
+        };
         assert_eq!(list.records.len(), 2);
     }
 
@@ -462,7 +490,11 @@ mod tests {
         std::fs::write(&catalog_path, "this is [not toml").unwrap();
         let second = scanner.scan().await.unwrap();
         assert_eq!(second.names(), vec!["a".to_string(), "b".to_string()]);
-        assert_eq!(second.titles[0].details.video_codec.as_deref(), Some("vp9"), "last good catalog file kept");
+        assert_eq!(
+            second.titles[0].details.video_codec.as_deref(),
+            Some("vp9"),
+            "last good catalog file kept"
+        );
 
         std::fs::remove_file(dir.0.join("a.mkv")).unwrap();
         assert_eq!(scanner.scan().await.unwrap().names(), vec!["b".to_string()]);

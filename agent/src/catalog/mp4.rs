@@ -112,10 +112,11 @@ fn details_of(context: &mp4parse::MediaContext) -> Details {
                 details.video_codec = codec_name(video.codec_type).map(str::to_string);
                 let (mut width, mut height) = (u64::from(video.width), u64::from(video.height));
                 if (width == 0 || height == 0)
-                    && let Some(tkhd) = &track.tkhd {
-                        // 16.16 fixed point.
-                        (width, height) = (u64::from(tkhd.width >> 16), u64::from(tkhd.height >> 16));
-                    }
+                    && let Some(tkhd) = &track.tkhd
+                {
+                    // 16.16 fixed point.
+                    (width, height) = (u64::from(tkhd.width >> 16), u64::from(tkhd.height >> 16));
+                }
                 details.width = Some(width);
                 details.height = Some(height);
                 let n_samples: u64 = track
@@ -124,9 +125,10 @@ fn details_of(context: &mp4parse::MediaContext) -> Details {
                     .map(|stts| stts.samples.iter().map(|s| u64::from(s.sample_count)).sum())
                     .unwrap_or(0);
                 if let Some(seconds) = seconds.filter(|s| *s > 0.0)
-                    && n_samples > 0 {
-                        details.frame_rate = Some(n_samples as f64 / seconds);
-                    }
+                    && n_samples > 0
+                {
+                    details.frame_rate = Some(n_samples as f64 / seconds);
+                }
             }
             (TrackType::Audio, Some(SampleEntry::Audio(audio))) if details.audio_codec.is_none() => {
                 details.audio_codec = codec_name(audio.codec_type).map(str::to_string);
@@ -231,7 +233,8 @@ pub(crate) mod build {
         // ES_Descriptor → DecoderConfig (AAC, audio) → AudioSpecificConfig (LC, 44.1 kHz, stereo) + SLConfig.
         let esds: Vec<u8> = vec![
             0x03, 0x19, 0x00, 0x01, 0x00, // ES_DescrTag, len 25, ES_ID 1, flags
-            0x04, 0x11, 0x40, 0x15, 0x00, 0x00, 0x00, // DecoderConfigDescrTag, len 17, AAC, audio stream
+            0x04, 0x11, 0x40, 0x15, 0x00, 0x00,
+            0x00, // DecoderConfigDescrTag, len 17, AAC, audio stream
             0x00, 0x01, 0xf4, 0x00, 0x00, 0x01, 0xf4, 0x00, // max and average bitrate
             0x05, 0x02, 0x12, 0x10, // DecSpecificInfoTag: AAC LC, 44.1 kHz, 2 channels
             0x06, 0x01, 0x02, // SLConfigDescrTag
@@ -278,7 +281,11 @@ pub(crate) mod build {
                         hdlr(b"soun"),
                         boxed(
                             b"minf",
-                            &concat(&[full(b"smhd", 0, &[0u8; 4]), dinf(), stbl(mp4a(), seconds * 44_100 / 1024, 1024)]),
+                            &concat(&[
+                                full(b"smhd", 0, &[0u8; 4]),
+                                dinf(),
+                                stbl(mp4a(), seconds * 44_100 / 1024, 1024),
+                            ]),
                         ),
                     ]),
                 ),

@@ -21,7 +21,9 @@ pub async fn probe(found: &Found, ffprobe: Option<&Path>) -> Details {
     if let Some(ffprobe) = ffprobe {
         match run_ffprobe(ffprobe, &found.path).await {
             Ok(details) => return details,
-            Err(reason) => tracing::debug!(file = %found.file, %reason, "ffprobe failed; trying the built-in readers"),
+            Err(reason) => {
+                tracing::debug!(file = %found.file, %reason, "ffprobe failed; trying the built-in readers")
+            }
         }
     }
     let path = found.path.clone();
@@ -149,7 +151,8 @@ mod tests {
     fn odd_ffprobe_output_is_handled() {
         assert!(parse_ffprobe(b"not json").is_err());
         assert_eq!(parse_ffprobe(b"{}").unwrap(), Details::default());
-        let audio_only = br#"{"streams":[{"codec_type":"audio","codec_name":"mp3","duration":"181.2"}],"format":{}}"#;
+        let audio_only =
+            br#"{"streams":[{"codec_type":"audio","codec_name":"mp3","duration":"181.2"}],"format":{}}"#;
         let details = parse_ffprobe(audio_only).unwrap();
         assert_eq!(details.audio_codec.as_deref(), Some("mp3"));
         assert_eq!(details.duration, Some(181.2));

@@ -58,9 +58,10 @@ fn start_watch(
     if let Some(parent) = catalog_file.as_deref().and_then(|c| c.parent()) {
         // Editors replace files by renaming, so watch the directory.
         if !parent.starts_with(&media_dir)
-            && let Err(err) = watcher.watch(parent, RecursiveMode::NonRecursive) {
-                tracing::warn!(dir = %parent.display(), error = %err, "cannot watch the catalog file's directory");
-            }
+            && let Err(err) = watcher.watch(parent, RecursiveMode::NonRecursive)
+        {
+            tracing::warn!(dir = %parent.display(), error = %err, "cannot watch the catalog file's directory");
+        }
     }
     Some(watcher)
 }
