@@ -91,6 +91,12 @@ pub struct Exporter {
     pub withdraw_grace: Duration,
 }
 
+/// The lease the broker granted, kept within sane bounds whatever it says
+/// (a renewal time beyond a day would be a broker bug, not a plan).
+fn granted_lease(seconds: u64) -> Duration {
+    Duration::from_secs(seconds.clamp(1, 86_400))
+}
+
 fn renew_period(lease: Duration) -> Duration {
     (lease / 3).max(Duration::from_millis(100))
 }
@@ -200,7 +206,7 @@ impl Exporter {
         let catalog = self.catalog.borrow().clone();
         let request = self.spec.export_request(&catalog);
         let response = self.client.export(request).await.map_err(|status| (status, None))?.into_inner();
-        let lease = Duration::from_secs(response.lease_seconds.max(1));
+        let lease = granted_lease(response.lease_seconds);
         let exported = Exported { id: response.id, lease, renew_at: Instant::now() + renew_period(lease) };
         self.offers.add(&exported.id);
         tracing::info!(id = %exported.id, lease = ?lease, titles = catalog.titles.len(), "offer exported");
@@ -221,7 +227,7 @@ impl Exporter {
             Ok(response) => {
                 let granted = response.into_inner().lease_seconds;
                 if granted > 0 {
-                    current.lease = Duration::from_secs(granted);
+                    current.lease = granted_lease(granted);
                 }
                 current.renew_at = Instant::now() + renew_period(current.lease);
                 Ok(Some(current))

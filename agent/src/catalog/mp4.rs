@@ -59,7 +59,8 @@ pub fn header_boxes<R: Read + Seek>(reader: &mut R) -> Result<Vec<u8>, String> {
             return Err(format!("box '{}' at {pos} has a bad size {size}", String::from_utf8_lossy(&kind)));
         }
         if &kind == b"ftyp" || &kind == b"moov" {
-            if size > MAX_MOOV_BYTES {
+            // Bounds the total too: a file of many 'moov' boxes gets no further.
+            if size.saturating_add(out.len() as u64) > MAX_MOOV_BYTES {
                 return Err(format!("'{}' box of {size} bytes is too large", String::from_utf8_lossy(&kind)));
             }
             let start = out.len();
