@@ -7,40 +7,31 @@
 //!   the elapsed wall time, as a percentage of one core.
 //!
 //! ```text
-//! cargo build --release -p bourse-agent --bins --examples
-//! target/release/examples/idle_cost            # 60 s window
-//! BOURSE_BENCH_QUICK=1 target/release/examples/idle_cost   # 5 s, for CI
+//! cargo bench -p bourse-agent --bench idle_cost                        # 60 s window
+//! BOURSE_BENCH_QUICK=1 cargo bench -p bourse-agent --bench idle_cost   # 5 s, for CI
 //! ```
 //!
-//! The agent binary is looked up beside this example (`../bourse-agent`)
-//! unless `BOURSE_AGENT_BIN` names it. Exits 1 when a target is missed
-//! (RSS ≤ 20 MB, CPU ≤ 0.5% of one core).
+//! Cargo builds the agent binary for the bench (the bench profile, i.e.
+//! release); `BOURSE_AGENT_BIN` may name another one. The full run exits 1
+//! when a target is missed (RSS ≤ 20 MB, CPU ≤ 0.5% of one core); the quick
+//! run only reports, since a 5-second window counts CPU in 10 ms ticks.
 
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 const RSS_TARGET_KB: u64 = 20 * 1024;
 const CPU_TARGET_PERCENT: f64 = 0.5;
 
-fn agent_binary() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("BOURSE_AGENT_BIN") {
-        return Ok(PathBuf::from(path));
+fn agent_binary() -> PathBuf {
+    match std::env::var_os("BOURSE_AGENT_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_bourse-agent")),
     }
-    let exe = std::env::current_exe()?;
-    // target/<profile>/examples/idle_cost -> target/<profile>/bourse-agent
-    let path = exe.parent().and_then(|p| p.parent()).context("no target directory")?.join("bourse-agent");
-    if !path.exists() {
-        bail!(
-            "{} not found: build it with `cargo build -p bourse-agent --bins` (same profile)",
-            path.display()
-        );
-    }
-    Ok(path)
 }
 
 /// utime + stime of a process, in clock ticks.
@@ -122,7 +113,7 @@ async fn measure() -> Result<bool> {
         ),
     )?;
 
-    let mut child = Command::new(agent_binary()?)
+    let mut child = Command::new(agent_binary())
         .arg("--config")
         .arg(&config)
         .env("RUST_LOG", "warn")
@@ -185,6 +176,10 @@ async fn measure() -> Result<bool> {
         Ok(Ok(status)) if status.success() => println!("  shutdown  clean (SIGTERM, offer withdrawn)"),
         Ok(Ok(status)) => println!("  shutdown  exited with {status}"),
         _ => println!("  shutdown  did not exit within 10 s"),
+    }
+    if quick && !(rss_ok && cpu_ok) {
+        println!("  (quick mode: figures reported, targets not enforced)");
+        return Ok(true);
     }
     Ok(rss_ok && cpu_ok)
 }
