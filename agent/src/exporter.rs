@@ -171,6 +171,18 @@ impl Exporter {
                         let renew_due = current.renew_at <= Instant::now();
                         if renew_due { self.keep_alive(current).await } else { Ok(Some(current)) }
                     }
+                    Err(status) if status.code() == Code::NotFound => {
+                        tracing::info!(id = %current.id, "broker forgot the offer; exporting again with the new catalog");
+                        self.forget(&current, "broker forgot it");
+                        Ok(None)
+                    }
+                    Err(status) if !is_transient(&status) => {
+                        // Retrying the same catalog would fail the same way;
+                        // keep the offer as it is and wait for the next change.
+                        tracing::error!(id = %current.id, error = %status.message(), "broker refused the catalog update");
+                        catalog_dirty = false;
+                        Ok(Some(current))
+                    }
                     Err(status) => Err((status, Some(current))),
                 },
                 Some(current) => self.keep_alive(current).await,
@@ -278,6 +290,20 @@ impl Exporter {
         self.current.send_replace(None);
         let _ = self.events.send(AgentEvent::Withdrawn { id: current.id.clone(), reason });
     }
+}
+
+/// Whether a failed call is worth retrying as it is.
+fn is_transient(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Cancelled
+            | Code::Unknown
+            | Code::ResourceExhausted
+            | Code::Aborted
+            | Code::Internal
+    )
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
