@@ -109,6 +109,28 @@ pub enum Command {
     Watch(WatchArgs),
     /// Terminal UI: choose a title, compare the servers that have it, pick one and play it
     Select(SelectArgs),
+    /// Run a local demo: an embedded broker and three agents on loopback, then the UI
+    Demo(DemoArgs),
+}
+
+/// `bourse demo ...`
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "\
+The demo starts a broker and three media-server agents in this process, on
+loopback, each with its own catalog, formats and capacity, and reporting a
+simulated load (the other figures are measured). No media server runs: use
+--print to see the URL that would be played. Every select flag applies.")]
+pub struct DemoArgs {
+    /// Address of the embedded broker (port 0 picks a free port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+
+    /// Do not open the UI: print the broker address and run until Ctrl-C
+    #[arg(long)]
+    pub headless: bool,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 /// `bourse types ...`

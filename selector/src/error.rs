@@ -46,6 +46,9 @@ pub enum CliError {
     /// The terminal UI or the player after it.
     #[error("{0}")]
     Player(String),
+    /// The demo fleet could not start.
+    #[error("demo: {0}")]
+    Demo(String),
 }
 
 impl CliError {
@@ -56,6 +59,7 @@ impl CliError {
             CliError::Broker(_) => exit_code::BROKER,
             CliError::Output(_) => exit_code::OUTPUT,
             CliError::Player(_) => exit_code::PLAYER,
+            CliError::Demo(_) => exit_code::BROKER,
         }
     }
 
@@ -67,6 +71,7 @@ impl CliError {
             CliError::Broker(error) => format!("{:?}", error.code),
             CliError::Output(_) => "Output".to_string(),
             CliError::Player(_) => "Player".to_string(),
+            CliError::Demo(_) => "Demo".to_string(),
         }
     }
 

@@ -18,6 +18,7 @@
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod demo;
 pub mod error;
 pub mod media;
 pub mod render;
@@ -96,8 +97,9 @@ pub fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     match &cli.command {
-        cli::Command::Select(args) => {
-            let Some(path) = &args.log_file else { return };
+        cli::Command::Select(cli::SelectArgs { log_file, .. })
+        | cli::Command::Demo(cli::DemoArgs { select: cli::SelectArgs { log_file, .. }, headless: false, .. }) => {
+            let Some(path) = log_file else { return };
             match std::fs::File::options().create(true).append(true).open(path) {
                 Ok(file) => tracing_subscriber::fmt()
                     .with_env_filter(filter())

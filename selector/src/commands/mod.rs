@@ -87,5 +87,6 @@ pub async fn dispatch(ctx: &mut Context<'_>, command: &Command) -> Result<(), Cl
         Command::Release(args) => pick::release(ctx, args).await,
         Command::Watch(args) => pick::watch(ctx, args).await,
         Command::Select(args) => crate::tui::select_command(ctx, args).await,
+        Command::Demo(args) => crate::demo::run(ctx.global, args, ctx.out).await,
     }
 }
