@@ -16,6 +16,10 @@ use std::time::Duration;
 use crate::cli::{DemoArgs, GlobalArgs};
 use crate::error::CliError;
 
+/// A demo title: file, name, seconds, frames per second, width, height,
+/// video codec, audio codec.
+type Title = (&'static str, &'static str, f64, f64, u64, u64, &'static str, &'static str);
+
 /// A demo media server: who it is and what it holds.
 struct Server {
     host: &'static str,
@@ -29,8 +33,7 @@ struct Server {
     port: u16,
     reference: &'static str,
     url_template: &'static str,
-    /// (file, title, seconds, frames per second, width, height, video codec, audio codec)
-    titles: &'static [(&'static str, &'static str, f64, f64, u64, u64, &'static str, &'static str)],
+    titles: &'static [Title],
 }
 
 const SERVERS: &[Server] = &[
