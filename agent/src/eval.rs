@@ -45,7 +45,13 @@ pub fn evaluate(sample: &Sample, offers: &OfferIds, items: Vec<pb::EvalItem>) ->
         .into_iter()
         .map(|item| {
             let outcome = answer(sample, offers, &item);
-            pb::EvalResult { offer_id: item.offer_id, property: item.property, outcome: Some(outcome) }
+            // How old the figure is, so the broker knows what it includes.
+            let taken = match Metric::from_name(&item.property) {
+                Some(Metric::Connections) => sample.connections_taken,
+                _ => sample.taken,
+            };
+            let age_ms = taken.map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX));
+            pb::EvalResult { offer_id: item.offer_id, property: item.property, outcome: Some(outcome), age_ms }
         })
         .collect()
 }

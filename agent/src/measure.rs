@@ -95,6 +95,11 @@ impl Metric {
 /// lacks the source, or (for rates) there is no earlier reading yet.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sample {
+    /// When the sample was taken (the TCP tables may be older: see
+    /// `connections_taken`). `None` for a sample built by hand.
+    pub taken: Option<Instant>,
+    /// When `connections` was read.
+    pub connections_taken: Option<Instant>,
     pub connections: Option<u64>,
     pub load: Option<f64>,
     pub cpu: Option<f64>,
@@ -245,6 +250,8 @@ pub struct Sampler {
     /// Samples taken so far (paces the idle reads of the TCP tables).
     n_samples: u64,
     connections: Option<u64>,
+    /// When `connections` was last read.
+    connections_taken: Option<Instant>,
 }
 
 impl Sampler {
@@ -285,6 +292,7 @@ impl Sampler {
             demand: Demand::default(),
             n_samples: 0,
             connections: None,
+            connections_taken: None,
         }
     }
 
@@ -315,9 +323,12 @@ impl Sampler {
         }
         if self.n_samples.is_multiple_of(IDLE_EVERY) || self.demand.recent(now, DEMAND_WINDOW) {
             self.connections = procfs::read_connections(self.media_port);
+            self.connections_taken = Some(now);
         }
         self.n_samples += 1;
+        sample.taken = Some(now);
         sample.connections = self.connections;
+        sample.connections_taken = self.connections_taken;
         let ctxt = procfs::read_context_switches();
         let (rx_bytes, tx_bytes) = match &mut self.networks {
             Some(networks) => {

@@ -39,7 +39,12 @@ impl pb::dynamic_prop_eval_server::DynamicPropEval for FixedEvaluator {
             .into_iter()
             .map(|item| {
                 let value = if item.property == "load" { pb::Value::double(self.load) } else { pb::Value::uint64(0) };
-                pb::EvalResult { offer_id: item.offer_id, property: item.property, outcome: Some(pb::eval_result::Outcome::Value(value)) }
+                pb::EvalResult {
+                    offer_id: item.offer_id,
+                    property: item.property,
+                    outcome: Some(pb::eval_result::Outcome::Value(value)),
+                    age_ms: None,
+                }
             })
             .collect();
         Ok(Response::new(pb::EvalResponse { results }))

@@ -53,7 +53,11 @@ pub mod counters {
 #[derive(Debug, Clone)]
 struct Cached {
     value: Value,
+    /// When the value was fetched.
     at_ms: u64,
+    /// When the exporter sampled it: as it said (`age_ms`), or else
+    /// between the fetch time minus the property's max age and the fetch.
+    sampled_ms: (u64, u64),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -263,6 +267,7 @@ impl Evaluators {
     ) {
         let mut failures = 0;
         for result in reply.results {
+            let age_ms = result.age_ms;
             // Match a result to the item asked for by offer id and name.
             let Some(&(index, prop_id)) = batch.slots.iter().zip(&batch.items).find_map(|(slot, item)| {
                 (item.offer_id == result.offer_id && item.property == result.property).then_some(slot)
@@ -281,7 +286,12 @@ impl Evaluators {
             };
             match value {
                 Some(value) if value.value_type() == dynamic.value_type && value.validate().is_ok() => {
-                    self.cache.insert((offer.id.clone(), prop_id), Cached { value: value.clone(), at_ms: now_ms });
+                    let sampled_ms = match age_ms {
+                        Some(age) => (now_ms.saturating_sub(age), now_ms.saturating_sub(age)),
+                        None => (now_ms.saturating_sub(dynamic.max_age_ms), now_ms),
+                    };
+                    let cached = Cached { value: value.clone(), at_ms: now_ms, sampled_ms };
+                    self.cache.insert((offer.id.clone(), prop_id), cached);
                     if !results[index].iter().any(|(p, _)| *p == prop_id) {
                         results[index].push((prop_id, value));
                     }
@@ -294,9 +304,11 @@ impl Evaluators {
         }
     }
 
-    /// When the cached value of an offer's property was fetched.
-    pub fn fetched_at(&self, offer_id: &Arc<str>, prop: PropId) -> Option<u64> {
-        self.cache.get(&(offer_id.clone(), prop)).map(|c| c.at_ms)
+    /// When the cached value of an offer's property was sampled, as
+    /// (earliest, latest) in ms: one instant if the exporter said, or else
+    /// from the fetch time minus the property's max age to the fetch.
+    pub fn sampled_between(&self, offer_id: &Arc<str>, prop: PropId) -> Option<(u64, u64)> {
+        self.cache.get(&(offer_id.clone(), prop)).map(|c| c.sampled_ms)
     }
 
     /// Drops cache entries too old to be used by any query.

@@ -6,13 +6,28 @@
 //!   and bandwidth) until the server's own figures include them, the
 //!   reservation lapses, or the client releases it;
 //! - it chooses by the power of d choices: among the matching servers that
-//!   still have room it draws d at random and takes the best of those (most
-//!   headroom, or best by the importer's preference).
+//!   still have room it draws d at random, in proportion to capacity, and
+//!   takes the best of those (most headroom left once the stream is placed,
+//!   or best by the importer's preference).
 //!
-//! A reservation counts until a figure of the server's load is fetched that
-//! was sampled at least `reservation_grace_ms` after the reservation: the
-//! sample time is taken conservatively as fetch time minus the property's
-//! max age, the longest an exporter may serve an old sample.
+//! A server's load is estimated as its last figure, plus the reservations
+//! the figure may not include yet, minus the streams released since it was
+//! sampled. The time of the sample is as the exporter says (`age_ms`), or
+//! else taken conservatively: fetch time minus the property's max age when
+//! that makes the server look busier, fetch time when the other way.
+//! - A reservation counts until a figure sampled at least
+//!   `reservation_grace_ms` after it (the longest a client may take to
+//!   connect). Until then a figure may hold it already, so the estimate may
+//!   count it twice: Pick prefers servers that have room even so, and refuses
+//!   a client only if every server is full even when the reservations
+//!   `reservation_prompt_ms` older than a figure are taken to be in it (most
+//!   clients connect much faster than the grace allows; counting them twice
+//!   would refuse clients that a busy fleet has room for).
+//! - A reservation that reached the figures and is then released marks the
+//!   end of its stream: until a figure sampled after the release, the
+//!   figures still count the stream, so Pick takes one off. Without this the
+//!   estimate would learn of arrivals at once but of departures a figure
+//!   late, and a busy fleet would look fuller than it is.
 //!
 //! Invariant: choosing and reserving happen under one lock, so concurrent
 //! picks always see each other's reservations; no I/O under it.
@@ -20,7 +35,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use rand::seq::SliceRandom;
+use rand::seq::IndexedRandom;
 
 use crate::dynamic::Candidate;
 use crate::error::TraderError;
@@ -46,8 +61,18 @@ struct Reservation {
     offer_id: Arc<str>,
     at_ms: u64,
     expires_ms: u64,
-    /// Still counted against the server (not yet in its own figures).
-    counted: bool,
+    stage: Stage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Counted against the server: its figures may not include the stream.
+    Counted,
+    /// The server's figures include the stream; kept for its release.
+    InFigures,
+    /// Released after reaching the figures: the stream ended at `ended_ms`,
+    /// and figures sampled before then still count it.
+    Ended { ended_ms: u64 },
 }
 
 /// Outstanding reservations, by id.
@@ -67,7 +92,10 @@ impl Reservations {
 
     /// Reservations still counted against an offer.
     pub fn counted_for(&self, offer_id: &str, now_ms: u64) -> usize {
-        self.lock().values().filter(|r| r.counted && r.expires_ms > now_ms && &*r.offer_id == offer_id).count()
+        self.lock()
+            .values()
+            .filter(|r| r.stage == Stage::Counted && r.expires_ms > now_ms && &*r.offer_id == offer_id)
+            .count()
     }
 
     pub fn len(&self) -> usize {
@@ -110,8 +138,25 @@ fn as_f64(value: &Value) -> Option<f64> {
 struct Eligible {
     /// Position in the preference order.
     rank: usize,
-    /// Free fraction of capacity, reservations counted.
+    /// Free fraction of capacity after this stream, reservations counted.
     headroom: f64,
+    /// Room even if every client still in its grace has yet to connect.
+    sure: bool,
+    /// Streams it takes at once.
+    capacity: f64,
+}
+
+/// How much room a server has for one more stream.
+struct Room {
+    /// Free fraction of capacity once one more stream is placed, counting
+    /// every reservation that its figures may not include yet (negative
+    /// when that count says full).
+    headroom: f64,
+    /// Room for one more stream by that count. Otherwise there is room
+    /// only if the clients picked before its figure was sampled connected
+    /// within `reservation_prompt_ms`.
+    sure: bool,
+    capacity: f64,
 }
 
 impl Trader {
@@ -139,22 +184,33 @@ impl Trader {
 
         let mut eligible = Vec::new();
         for (rank, candidate) in ordered.matched.iter().enumerate() {
-            if let Some(headroom) =
-                self.headroom(candidate, &mut reservations, capacity_id, load_id, bandwidth_id, &settings, now)
+            if let Some(room) =
+                self.room(candidate, &mut reservations, capacity_id, load_id, bandwidth_id, &settings, now)
             {
-                eligible.push(Eligible { rank, headroom });
+                eligible.push(Eligible { rank, headroom: room.headroom, sure: room.sure, capacity: room.capacity });
             }
+        }
+        // Prefer the servers that have room however slow the picked clients
+        // are; only when there are none, take those that have room if the
+        // clients connected promptly.
+        if eligible.iter().any(|e| e.sure) {
+            eligible.retain(|e| e.sure);
         }
         if eligible.is_empty() {
             self.stats.bump(counters::EXHAUSTED, 1);
             return Err(TraderError::NoRoom { type_name, matched: ordered.matched.len() });
         }
 
+        // Draw in proportion to capacity: drawn uniformly, a big server comes
+        // up no more often than a small one and could not take its share.
         let mut rng = rand::rng();
         let d = usize::try_from(settings.pick_choices).unwrap_or(2).clamp(1, eligible.len());
-        let (drawn, _) = eligible.partial_shuffle(&mut rng, d);
+        let drawn: Vec<&Eligible> = match eligible.choose_multiple_weighted(&mut rng, d, |e| e.capacity) {
+            Ok(drawn) => drawn.collect(),
+            Err(_) => eligible.choose_multiple(&mut rng, d).collect(),
+        };
         let best = drawn
-            .iter()
+            .into_iter()
             .min_by(|a, b| {
                 if by_preference {
                     a.rank.cmp(&b.rank)
@@ -170,7 +226,7 @@ impl Trader {
         let expires_ms = now.saturating_add(ttl_seconds.saturating_mul(1000));
         reservations.insert(
             reservation_id.clone(),
-            Reservation { offer_id: chosen.offer.id.clone(), at_ms: now, expires_ms, counted: true },
+            Reservation { offer_id: chosen.offer.id.clone(), at_ms: now, expires_ms, stage: Stage::Counted },
         );
         drop(reservations);
         self.stats.bump(counters::PICKS, 1);
@@ -184,11 +240,12 @@ impl Trader {
         })
     }
 
-    /// The free fraction of a server's capacity with reservations counted,
-    /// or `None` if it has no room or its room is unknown. Reservations
-    /// that its fresh figures include stop counting here.
+    /// The room a server has with reservations counted, or `None` if it
+    /// has none even if picked clients connect promptly, or its room is
+    /// unknown. Reservations that its fresh figures include stop counting
+    /// here.
     #[allow(clippy::too_many_arguments)]
-    fn headroom(
+    fn room(
         &self,
         candidate: &Candidate,
         reservations: &mut HashMap<String, Reservation>,
@@ -197,53 +254,90 @@ impl Trader {
         bandwidth_id: PropId,
         settings: &crate::policy::Settings,
         now: u64,
-    ) -> Option<f64> {
+    ) -> Option<Room> {
         let capacity = candidate.get(capacity_id).and_then(as_f64)?;
-        let used = candidate.get(load_id).and_then(as_f64)?;
-        // When was the load figure sampled, at the latest?
-        let sampled_at = match candidate.offer.get(load_id).map(|p| &p.value) {
-            Some(PropValue::Dynamic(dynamic)) => self
-                .dynamic
-                .fetched_at(&candidate.offer.id, load_id)
-                .map(|fetched| fetched.saturating_sub(dynamic.max_age_ms)),
+        let figure = candidate.get(load_id).and_then(as_f64)?;
+        // When was the load figure sampled: (at the earliest, at the latest).
+        let sampled = match candidate.offer.get(load_id).map(|p| &p.value) {
+            Some(PropValue::Dynamic(_)) => self.dynamic.sampled_between(&candidate.offer.id, load_id),
             // A static figure never includes a reservation.
             _ => None,
         };
-        let mut reserved = 0u32;
-        for r in reservations.values_mut().filter(|r| r.counted && r.offer_id == candidate.offer.id) {
-            if sampled_at.is_some_and(|sampled| sampled >= r.at_ms.saturating_add(settings.reservation_grace_ms)) {
-                r.counted = false;
-                self.stats.bump(counters::ABSORBED, 1);
-            } else if r.expires_ms > now {
-                reserved += 1;
+        let prompt_ms = settings.reservation_prompt_ms.min(settings.reservation_grace_ms);
+        // Reservations the figure may not include; among them, those it
+        // cannot include even if their clients connected promptly; streams
+        // that ended after it was sampled.
+        let (mut reserved, mut pending, mut ended) = (0u32, 0u32, 0u32);
+        for r in reservations.values_mut().filter(|r| r.offer_id == candidate.offer.id) {
+            match r.stage {
+                Stage::Counted
+                    if sampled.is_some_and(|(earliest, _)| {
+                        earliest >= r.at_ms.saturating_add(settings.reservation_grace_ms)
+                    }) =>
+                {
+                    r.stage = Stage::InFigures;
+                    self.stats.bump(counters::ABSORBED, 1);
+                }
+                Stage::Counted if r.expires_ms > now => {
+                    reserved += 1;
+                    if sampled.is_none_or(|(earliest, _)| earliest < r.at_ms.saturating_add(prompt_ms)) {
+                        pending += 1;
+                    }
+                }
+                Stage::Ended { ended_ms } => {
+                    if sampled.is_some_and(|(_, latest)| latest < ended_ms) {
+                        ended += 1;
+                    } else {
+                        // The figures show the stream gone: forget it.
+                        r.expires_ms = 0;
+                    }
+                }
+                Stage::Counted | Stage::InFigures => {}
             }
         }
+        let used = (figure - f64::from(ended)).max(0.0);
         let free = capacity - used - f64::from(reserved);
-        if capacity <= 0.0 || free < 1.0 {
+        if capacity <= 0.0 || capacity - used - f64::from(pending) < 1.0 {
             return None;
         }
+        let mut sure = free >= 1.0;
         if settings.reservation_bandwidth_bps > 0
-            && let Some(bandwidth_free) = candidate.get(bandwidth_id).and_then(as_f64) {
-                #[allow(clippy::cast_precision_loss)]
-                let per_stream = settings.reservation_bandwidth_bps as f64;
-                if bandwidth_free - f64::from(reserved) * per_stream < per_stream {
-                    return None;
-                }
+            && let Some(bandwidth_free) = candidate.get(bandwidth_id).and_then(as_f64)
+        {
+            #[allow(clippy::cast_precision_loss)]
+            let per_stream = settings.reservation_bandwidth_bps as f64;
+            if bandwidth_free - f64::from(pending) * per_stream < per_stream {
+                return None;
             }
-        Some(free / capacity)
+            sure &= bandwidth_free - f64::from(reserved) * per_stream >= per_stream;
+        }
+        // Rank by what is left once this stream is placed: one more stream
+        // fills a small server by a larger fraction than a big one.
+        Some(Room { headroom: (free - 1.0) / capacity, sure, capacity })
     }
 
-    /// Gives a reservation back.
+    /// Gives a reservation back. One that reached the server's figures
+    /// marks the end of its stream until the figures show it gone.
     pub fn release(&self, reservation_id: &str) -> Result<(), TraderError> {
+        // An ended stream counts until the figures show it gone, or at most
+        // this long, in case they stop coming.
+        let ended_ttl_ms = self.settings().default_reservation_seconds.saturating_mul(1000);
         let now = self.clock.now_ms();
         let mut reservations = self.reservations.lock();
-        match reservations.remove(reservation_id) {
-            Some(r) if r.expires_ms > now => {
-                self.stats.bump(counters::RELEASES, 1);
-                Ok(())
+        let unknown = || TraderError::UnknownReservation(reservation_id.to_string());
+        let reservation = reservations.get_mut(reservation_id).filter(|r| r.expires_ms > now).ok_or_else(unknown)?;
+        match reservation.stage {
+            Stage::Counted => {
+                reservations.remove(reservation_id);
             }
-            _ => Err(TraderError::UnknownReservation(reservation_id.to_string())),
+            Stage::InFigures => {
+                reservation.stage = Stage::Ended { ended_ms: now };
+                reservation.expires_ms = now.saturating_add(ended_ttl_ms);
+            }
+            Stage::Ended { .. } => return Err(unknown()),
         }
+        self.stats.bump(counters::RELEASES, 1);
+        Ok(())
     }
 
     /// One update of a standing query: the ordered result set, at most

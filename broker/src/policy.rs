@@ -71,6 +71,8 @@ pub struct Settings {
     pub max_reservation_seconds: u64,
     /// Time a picked client needs to connect; a server's figure sampled later than this after a reservation is taken to include it, and the reservation stops counting, in ms.
     pub reservation_grace_ms: u64,
+    /// Time most picked clients need to connect, in ms (more counts as the grace). When no server has room counting reservations for the whole grace, Pick counts them for this long only before it refuses a client; equal to the grace, it never does.
+    pub reservation_prompt_ms: u64,
     /// Candidates drawn at random per Pick, of which the best is chosen (power of d choices).
     pub pick_choices: u64,
     /// Property giving a server's capacity in streams.
@@ -115,6 +117,7 @@ impl Default for Settings {
             default_reservation_seconds: 10,
             max_reservation_seconds: 300,
             reservation_grace_ms: 2000,
+            reservation_prompt_ms: 250,
             pick_choices: 2,
             pick_capacity_property: "max_connections".into(),
             pick_load_property: "connections".into(),

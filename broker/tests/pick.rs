@@ -12,6 +12,10 @@ use tokio_stream::StreamExt;
 
 impl Harness {
     async fn pick(&self, reservation_seconds: u64) -> Result<pb::PickResponse, tonic::Status> {
+        self.pick_with(reservation_seconds, vec![]).await
+    }
+
+    async fn pick_with(&self, reservation_seconds: u64, policies: Vec<pb::Policy>) -> Result<pb::PickResponse, tonic::Status> {
         let mut lookup = pb::lookup_client::LookupClient::new(self.channel.clone());
         lookup
             .pick(pb::PickRequest {
@@ -19,10 +23,16 @@ impl Harness {
                 desired: Some(pb::DesiredProps { mode: pb::PropsMode::Named as i32, names: vec!["host".into()] }),
                 client: "test".into(),
                 reservation_seconds,
+                policies,
                 ..Default::default()
             })
             .await
             .map(tonic::Response::into_inner)
+    }
+
+    /// Picks on figures fetched for this pick, not cached ones.
+    async fn pick_fresh(&self, reservation_seconds: u64) -> Result<pb::PickResponse, tonic::Status> {
+        self.pick_with(reservation_seconds, vec![pb::Policy::new("max_staleness_ms", pb::Value::uint64(0))]).await
     }
 
     async fn release(&self, reservation_id: &str) -> Result<(), tonic::Status> {
@@ -144,6 +154,107 @@ async fn fresh_figures_absorb_reservations() {
     h.pick(60).await.expect("one stream live, one slot left");
     h.pick(60).await.expect_err("live stream plus a fresh reservation fill it");
     assert_eq!(h.counter("pick.absorbed").await, 1);
+    h.broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_busy_fleet_is_not_refused_for_streams_its_figures_show() {
+    // Default grace (2 s), prompt clients (250 ms).
+    let h = Harness::start().await;
+    let evaluator = TestEvaluator::default();
+    let id = server(&h, &evaluator, "one", 2, 0, 0).await;
+
+    h.pick(60).await.expect("first stream");
+    // The client connects at once and the server's figures show it, well
+    // within the grace: the reservation may be in the figures or not.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    evaluator.set(&id, "connections", pb::Value::uint64(1));
+    // Counting it as well as the figure would refuse a client the server
+    // has room for.
+    h.pick(60).await.expect("one stream live, one slot left");
+    // A reservation younger than a prompt client's connect is counted.
+    let full = h.pick(60).await.expect_err("live stream plus a fresh reservation fill it");
+    assert_eq!(full.code(), tonic::Code::ResourceExhausted);
+
+    h.broker.shutdown().await.expect("shutdown");
+
+    // With the prompt time set to the grace, Pick counts every reservation
+    // for the whole grace, as a fleet of slow clients needs.
+    let h = Harness::start().await;
+    h.set_policies(pb::PolicySettings { reservation_prompt_ms: Some(2000), ..Default::default() }).await;
+    let evaluator = TestEvaluator::default();
+    let id = server(&h, &evaluator, "one", 2, 0, 0).await;
+    h.pick(60).await.expect("first stream");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    evaluator.set(&id, "connections", pb::Value::uint64(1));
+    h.pick(60).await.expect_err("the reservation may not be in the figure yet");
+    h.broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn released_streams_count_off_until_the_figures_show_them_gone() {
+    let h = Harness::start().await;
+    h.set_policies(pb::PolicySettings { reservation_grace_ms: Some(100), ..Default::default() }).await;
+    let evaluator = TestEvaluator::default();
+    // The agent answers from a fresh sample and says so.
+    *evaluator.state.age_ms.lock().expect("lock") = Some(0);
+    let id = server(&h, &evaluator, "one", 1, 0, 60_000).await;
+
+    let first = h.pick(60).await.expect("the only slot");
+    evaluator.set(&id, "connections", pb::Value::uint64(1));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let full = h.pick_fresh(60).await.expect_err("the stream is in the figures: full");
+    assert_eq!(full.code(), tonic::Code::ResourceExhausted);
+    assert_eq!(h.counter("pick.absorbed").await, 1);
+
+    // The stream ends. The cached figure, sampled before, still shows it.
+    h.release(&first.reservation_id).await.expect("release at the end of the stream");
+    assert_eq!(h.release(&first.reservation_id).await.expect_err("twice").code(), tonic::Code::NotFound);
+    h.pick(60).await.expect("the ended stream is taken off the cached figure");
+    h.pick(60).await.expect_err("and its slot taken again");
+
+    // The next figure shows the old stream gone and the new one live.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    h.pick_fresh(60).await.expect_err("a figure after the release counts once");
+    h.broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_figure_said_to_be_old_does_not_include_newer_reservations() {
+    let h = Harness::start().await;
+    h.set_policies(pb::PolicySettings { reservation_grace_ms: Some(100), ..Default::default() }).await;
+    let evaluator = TestEvaluator::default();
+    *evaluator.state.age_ms.lock().expect("lock") = Some(5_000);
+    let id = server(&h, &evaluator, "one", 2, 0, 0).await;
+
+    h.pick(60).await.expect("first stream");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Fetched after the grace, but sampled before the reservation.
+    evaluator.set(&id, "connections", pb::Value::uint64(1));
+    h.pick(60).await.expect_err("one stream in the figure plus one reserved fill it");
+    assert_eq!(h.counter("pick.absorbed").await, 0);
+    h.broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn unequal_servers_fill_in_proportion_to_capacity() {
+    let h = Harness::start().await;
+    let evaluator = TestEvaluator::default();
+    let addr = evaluator.clone().serve().await;
+    h.export("big", 100, addr, 60_000).await;
+    for i in 0..9 {
+        h.export(&format!("small{i}"), 10, addr, 60_000).await;
+    }
+    evaluator.set("*", "connections", pb::Value::uint64(0));
+    // Half of the capacity (190), figures cached: only reservations count.
+    let mut per_host: HashMap<String, u32> = HashMap::new();
+    for _ in 0..95 {
+        *per_host.entry(picked_host(&h.pick(0).await.expect("room"))).or_default() += 1;
+    }
+    let big = per_host.get("big").copied().unwrap_or(0);
+    let busiest_small = per_host.iter().filter(|(host, _)| *host != "big").map(|(_, n)| *n).max().unwrap_or(0);
+    assert!(big >= 35, "the big server takes about half the streams: {per_host:?}");
+    assert!(busiest_small <= 8, "no small server fills up: {per_host:?}");
     h.broker.shutdown().await.expect("shutdown");
 }
 

@@ -41,6 +41,7 @@ impl pb::dynamic_prop_eval_server::DynamicPropEval for Figures {
                 }),
                 offer_id: item.offer_id,
                 property: item.property,
+                age_ms: None,
             })
             .collect();
         Ok(Response::new(pb::EvalResponse { results }))

@@ -28,6 +28,8 @@ pub struct EvalState {
     pub values: Mutex<Vec<(String, String, pb::Value)>>,
     pub delay: Mutex<Duration>,
     pub fail: Mutex<bool>,
+    /// Sample age to report with every value (`age_ms`); `None`: not said.
+    pub age_ms: Mutex<Option<u64>>,
 }
 
 impl TestEvaluator {
@@ -63,6 +65,7 @@ impl pb::dynamic_prop_eval_server::DynamicPropEval for TestEvaluator {
             return Err(Status::unavailable("evaluator is broken"));
         }
         let values = self.state.values.lock().expect("lock").clone();
+        let age_ms = *self.state.age_ms.lock().expect("lock");
         let results = request
             .into_inner()
             .items
@@ -79,6 +82,7 @@ impl pb::dynamic_prop_eval_server::DynamicPropEval for TestEvaluator {
                         Some(v) => pb::eval_result::Outcome::Value(v),
                         None => pb::eval_result::Outcome::Error(format!("no value for {}", item.property)),
                     }),
+                    age_ms,
                 }
             })
             .collect();

@@ -70,6 +70,7 @@ impl pb::dynamic_prop_eval_server::DynamicPropEval for Evaluator {
                 }),
                 offer_id: item.offer_id,
                 property: item.property,
+                age_ms: None,
             })
             .collect();
         Ok(Response::new(pb::EvalResponse { results }))
