@@ -356,41 +356,55 @@ struct Budget {
     heavy_min_calls: usize,
 }
 
-/// Times single calls: the light cases in turn, then each heavy case alone.
-async fn latency_pass(clients: &Clients, cases: &[Case], budget: &Budget, path: Path) -> Vec<Latencies> {
+/// Latencies of every case by one path.
+type ByCase = Vec<Latencies>;
+
+/// Times single calls over gRPC and in process. Each round calls the light
+/// cases in turn over gRPC, then in process, so that both paths and all
+/// cases see the same load on the machine and the same cache state; each
+/// heavy case then runs alone, alternating the paths.
+async fn latency_pass(clients: &Clients, cases: &[Case], budget: &Budget) -> (ByCase, ByCase) {
+    const PATHS: [Path; 2] = [Path::Grpc, Path::InProcess];
     let mut clients = clients.clone();
-    let mut out: Vec<Latencies> = Vec::with_capacity(cases.len());
-    for case in cases {
-        let reply = call(&mut clients, &case.call, path).await;
-        out.push(Latencies { sorted: Vec::with_capacity(budget.calls), reply });
-    }
-    // Warm-up.
-    for _ in 0..budget.calls / 20 {
-        for case in cases.iter().filter(|c| !c.heavy) {
-            call(&mut clients, &case.call, path).await;
+    let mut out: [ByCase; 2] = [Vec::new(), Vec::new()];
+    for (path, by_case) in PATHS.iter().zip(out.iter_mut()) {
+        for case in cases {
+            let reply = call(&mut clients, &case.call, *path).await;
+            by_case.push(Latencies { sorted: Vec::with_capacity(budget.calls), reply });
         }
     }
-    for _ in 0..budget.calls {
-        for (case, latencies) in cases.iter().zip(out.iter_mut()).filter(|(c, _)| !c.heavy) {
-            let start = Instant::now();
-            call(&mut clients, &case.call, path).await;
-            latencies.sorted.push(start.elapsed());
+    let light: Vec<usize> = (0..cases.len()).filter(|i| !cases[*i].heavy).collect();
+    let heavy: Vec<usize> = (0..cases.len()).filter(|i| cases[*i].heavy).collect();
+    for round in 0..budget.calls + budget.calls / 20 {
+        // The first rounds warm up.
+        let timed = round >= budget.calls / 20;
+        for (path, by_case) in PATHS.iter().zip(out.iter_mut()) {
+            for &i in &light {
+                let start = Instant::now();
+                call(&mut clients, &cases[i].call, *path).await;
+                if timed {
+                    by_case[i].sorted.push(start.elapsed());
+                }
+            }
         }
     }
-    for (case, latencies) in cases.iter().zip(out.iter_mut()).filter(|(c, _)| c.heavy) {
+    for &i in &heavy {
         let began = Instant::now();
-        while latencies.sorted.len() < budget.calls
-            && (latencies.sorted.len() < budget.heavy_min_calls || began.elapsed() < budget.heavy_time)
+        while out[0][i].sorted.len() < budget.calls
+            && (out[0][i].sorted.len() < budget.heavy_min_calls || began.elapsed() < budget.heavy_time)
         {
-            let start = Instant::now();
-            call(&mut clients, &case.call, path).await;
-            latencies.sorted.push(start.elapsed());
+            for (path, by_case) in PATHS.iter().zip(out.iter_mut()) {
+                let start = Instant::now();
+                call(&mut clients, &cases[i].call, *path).await;
+                by_case[i].sorted.push(start.elapsed());
+            }
         }
     }
-    for latencies in &mut out {
+    for latencies in out.iter_mut().flatten() {
         latencies.sorted.sort_unstable();
     }
-    out
+    let [grpc, in_process] = out;
+    (grpc, in_process)
 }
 
 fn micros(d: Duration) -> String {
@@ -491,8 +505,7 @@ fn bench_size(
         });
     }
 
-    let grpc = runtime.block_on(latency_pass(&clients, &cases, budget, Path::Grpc));
-    let in_process = runtime.block_on(latency_pass(&clients, &cases, budget, Path::InProcess));
+    let (grpc, in_process) = runtime.block_on(latency_pass(&clients, &cases, budget));
     print_table(n_offers, &cases, &grpc, &in_process);
     drop(clients);
     runtime.block_on(broker.shutdown()).expect("broker stops");
