@@ -197,15 +197,14 @@ fn check_prop(new: NewProp, full: &FullType, names: &PropNames) -> Result<Prop, 
     let declared = full.prop(id).map(|p| (p.def.value_type, p.def.mode));
     let value = match new.value {
         PropValue::Static(value) => {
-            if let Some((expected, _)) = declared {
-                if value.value_type() != expected {
+            if let Some((expected, _)) = declared
+                && value.value_type() != expected {
                     return Err(TraderError::PropertyTypeMismatch {
                         property: new.name,
                         expected,
                         found: value.value_type(),
                     });
                 }
-            }
             value.validate().map_err(|reason| TraderError::InvalidValue { property: new.name.clone(), reason })?;
             PropValue::Static(value)
         }

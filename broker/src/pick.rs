@@ -222,15 +222,14 @@ impl Trader {
         if capacity <= 0.0 || free < 1.0 {
             return None;
         }
-        if settings.reservation_bandwidth_bps > 0 {
-            if let Some(bandwidth_free) = candidate.get(bandwidth_id).and_then(as_f64) {
+        if settings.reservation_bandwidth_bps > 0
+            && let Some(bandwidth_free) = candidate.get(bandwidth_id).and_then(as_f64) {
                 #[allow(clippy::cast_precision_loss)]
                 let per_stream = settings.reservation_bandwidth_bps as f64;
                 if bandwidth_free - f64::from(reserved) * per_stream < per_stream {
                     return None;
                 }
             }
-        }
         Some(free / capacity)
     }
 

@@ -260,14 +260,13 @@ impl OfferStore {
                         }
                     });
                 }
-                if let (Some(key), Some(tree)) = (num_key(value), self.range_index.get_mut(&prop.id)) {
-                    if let Some(list) = tree.get_mut(&key) {
+                if let (Some(key), Some(tree)) = (num_key(value), self.range_index.get_mut(&prop.id))
+                    && let Some(list) = tree.get_mut(&key) {
                         remove_sorted(list, seq);
                         if list.is_empty() {
                             tree.remove(&key);
                         }
                     }
-                }
             }
         }
         if offer.is_leased() {

@@ -226,8 +226,8 @@ impl TypeRepo {
         }
 
         for (def, from) in &inherited {
-            if let Some(redeclared) = own.get(def.name.as_str()) {
-                if redeclared.value_type != def.value_type || !redeclared.mode.at_least(def.mode) {
+            if let Some(redeclared) = own.get(def.name.as_str())
+                && (redeclared.value_type != def.value_type || !redeclared.mode.at_least(def.mode)) {
                     return Err(TraderError::ValueTypeRedefinition {
                         type_name: decl.name.clone(),
                         property: def.name.clone(),
@@ -236,7 +236,6 @@ impl TypeRepo {
                         redeclared: format!("{} {}", redeclared.mode.name(), redeclared.value_type),
                     });
                 }
-            }
         }
 
         let mut props: Vec<FullProp> =

@@ -30,7 +30,10 @@ Exit status:
   2  usage error: bad flags or arguments, a value that does not parse,
      an unreadable or invalid input file
   3  the broker cannot be reached
-  4  the output cannot be written";
+  4  the output cannot be written
+  5  select: the terminal UI cannot run, or no player could be started
+
+Without a command, on a terminal, bourse runs 'bourse select'.";
 
 /// Scriptable command line for a Bourse trader: manage service types, export
 /// and withdraw offers, query, and administer the broker.
@@ -98,6 +101,36 @@ pub enum Command {
     /// Broker policies, statistics and the list of all offers
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Choose one server for one client and reserve room on it
+    Pick(PickArgs),
+    /// Give back a reservation made by pick before it lapses
+    Release(ReleaseArgs),
+    /// Follow a standing query: its results, updated live until Ctrl-C
+    Watch(WatchArgs),
+    /// Terminal UI: choose a title, compare the servers that have it, pick one and play it
+    Select(SelectArgs),
+    /// Run a local demo: an embedded broker and three agents on loopback, then the UI
+    Demo(DemoArgs),
+}
+
+/// `bourse demo ...`
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "\
+The demo starts a broker and three media-server agents in this process, on
+loopback, each with its own catalog, formats and capacity, and reporting a
+simulated load (the other figures are measured). No media server runs: use
+--print to see the URL that would be played. Every select flag applies.")]
+pub struct DemoArgs {
+    /// Address of the embedded broker (port 0 picks a free port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+
+    /// Do not open the UI: print the broker address and run until Ctrl-C
+    #[arg(long)]
+    pub headless: bool,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 /// `bourse types ...`
@@ -285,6 +318,166 @@ pub struct QueryArgs {
     /// Follow the page token until every matched offer is fetched
     #[arg(long)]
     pub all_pages: bool,
+}
+
+/// `bourse pick ...`
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "\
+Examples:
+  bourse pick MediaServer \"'h264' in video_formats\" --title Casablanca
+  url=$(bourse pick MediaServer --title Casablanca --reserve 30 | head -n1)
+
+Prints the chosen endpoint on the first line (with --title, the play URL of
+that title on the chosen server; else the offer's reference), then the
+reservation. The broker counts the reservation against the server until the
+server's own figures include the new stream, it lapses, or 'bourse release'
+gives it back. When every matching server is full the command fails with
+exit status 1.")]
+pub struct PickArgs {
+    /// Service type to pick from (offers of its subtypes match too)
+    #[arg(value_name = "TYPE")]
+    pub service_type: String,
+
+    /// Constraint in the OMG trading constraint language (default: TRUE)
+    #[arg(default_value = "", hide_default_value = true)]
+    pub constraint: String,
+
+    /// Preference ranking the candidates (default: most free capacity)
+    #[arg(long = "pref", value_name = "PREFERENCE", default_value = "", hide_default_value = true)]
+    pub preference: String,
+
+    /// Properties of the chosen offer to return: a comma-separated list, all, or none
+    #[arg(long, value_name = "a,b|all|none", default_value = "all")]
+    pub props: DesiredProps,
+
+    /// Only servers that hold this title; print its play URL
+    #[arg(long, value_name = "NAME")]
+    pub title: Option<String>,
+
+    /// How long the reservation holds, in seconds (default: the broker's)
+    #[arg(long = "reserve", value_name = "SECS", default_value_t = 0)]
+    pub reserve: u64,
+
+    /// Name of the client, for the broker's logs and statistics
+    #[arg(long, value_name = "NAME", default_value = "bourse")]
+    pub client: String,
+
+    /// Importer policy (repeatable)
+    #[arg(long = "policy", value_name = "NAME=VALUE")]
+    pub policies: Vec<PolicyArg>,
+}
+
+/// `bourse release ...`
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseArgs {
+    /// Reservation id printed by pick
+    pub reservation_id: String,
+}
+
+/// `bourse watch ...`
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "\
+Examples:
+  bourse watch MediaServer --props host,connections,load --pref 'min load'
+  bourse watch MediaServer \"'Casablanca' in titles\" --json --interval-ms 500 | jq .
+
+On a terminal the table is redrawn in place; otherwise every update is
+printed after the last. With --json each update is one JSON document on one
+line. Stops on Ctrl-C.")]
+pub struct WatchArgs {
+    /// Service type to look for (offers of its subtypes match too)
+    #[arg(value_name = "TYPE")]
+    pub service_type: String,
+
+    /// Constraint in the OMG trading constraint language (default: TRUE)
+    #[arg(default_value = "", hide_default_value = true)]
+    pub constraint: String,
+
+    /// Preference: 'min EXPR', 'max EXPR', 'with EXPR', 'random' or 'first' (default)
+    #[arg(long = "pref", value_name = "PREFERENCE", default_value = "", hide_default_value = true)]
+    pub preference: String,
+
+    /// Properties to show: a comma-separated list of names, all, or none
+    #[arg(long, value_name = "a,b|all|none", default_value = "all")]
+    pub props: DesiredProps,
+
+    /// Time between updates in milliseconds (the broker clamps it to its bounds)
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub interval_ms: u32,
+
+    /// Offers in each update (default: the broker's page size)
+    #[arg(long, value_name = "N")]
+    pub how_many: Option<u32>,
+
+    /// Importer policy (repeatable)
+    #[arg(long = "policy", value_name = "NAME=VALUE")]
+    pub policies: Vec<PolicyArg>,
+}
+
+/// `bourse select ...` (also `bourse` alone on a terminal).
+#[derive(Debug, Clone, Default, Args)]
+#[command(after_help = "\
+Three phases, as in the CORBA A/V selector: (1) the titles that servers able
+to stream to you with a free connection hold; (2) for the chosen title, the
+servers that have it with their live figures, ranked by the broker; (3) live
+charts of those servers; Enter picks one (a reservation through Pick) and
+hands its play URL to the player. Press ? in the UI for the keys.
+
+Client configuration file (TOML; flags win):
+  video = [\"h264\", \"vp9\"]
+  audio = [\"aac\"]
+  protocols = [\"rtsp\", \"hls\"]
+  player = \"mpv {url}\"
+  order = \"load\"
+
+Player: --player runs the command through sh with {url} replaced by the
+quoted URL (appended when absent); by default the first of ffplay, mpv and
+vlc found on PATH. --print writes the URL on stdout instead and draws the UI
+on the terminal (/dev/tty), so that url=$(bourse select --print) works.")]
+pub struct SelectArgs {
+    /// Video codecs the client plays, comma-separated (default: any)
+    #[arg(long, value_name = "h264,vp9")]
+    pub video: Option<String>,
+
+    /// Audio codecs the client plays, comma-separated (default: any)
+    #[arg(long, value_name = "aac,opus")]
+    pub audio: Option<String>,
+
+    /// Streaming protocols the client accepts, comma-separated (default: any)
+    #[arg(long, value_name = "rtsp,hls")]
+    pub protocols: Option<String>,
+
+    /// Client configuration file (TOML) with video, audio, protocols, player, order
+    #[arg(long, value_name = "FILE")]
+    pub client_config: Option<PathBuf>,
+
+    /// How servers are ranked: room (most free connections) or load (least load)
+    #[arg(long, value_enum, value_name = "room|load")]
+    pub order: Option<crate::media::Order>,
+
+    /// Player command, e.g. 'ffplay {url}' (default: ffplay, mpv or vlc from PATH)
+    #[arg(long, value_name = "COMMAND")]
+    pub player: Option<String>,
+
+    /// Print the chosen URL on stdout instead of starting a player
+    #[arg(long)]
+    pub print: bool,
+
+    /// Time between chart updates in milliseconds
+    #[arg(long, value_name = "N")]
+    pub interval_ms: Option<u32>,
+
+    /// How long the reservation holds, in seconds (default: the broker's)
+    #[arg(long = "reserve", value_name = "SECS")]
+    pub reserve: Option<u64>,
+
+    /// Name of the client, for the broker's logs and statistics
+    #[arg(long, value_name = "NAME")]
+    pub client: Option<String>,
+
+    /// Write logs to this file (logs never go to the terminal while the UI is up)
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 }
 
 /// Which properties a query returns.

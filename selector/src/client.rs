@@ -56,6 +56,19 @@ impl Broker {
         Ok(Broker { channel, address: address.to_string(), call_timeout })
     }
 
+    /// A broker that is connected on first use and reconnected after a
+    /// failure, for long sessions (the terminal UI): a broker that goes
+    /// away and comes back needs no restart. Unary calls carry the call
+    /// timeout (see [`Broker::request`]); streams have none.
+    pub fn lazy(address: &str, call_timeout: Duration) -> Result<Self, CliError> {
+        let uri = broker_uri(address)?;
+        let channel = Endpoint::from_shared(uri)
+            .map_err(|e| CliError::Usage(format!("--broker {address}: {e}")))?
+            .connect_timeout(call_timeout.min(MAX_CONNECT_TIMEOUT))
+            .connect_lazy();
+        Ok(Broker { channel, address: address.to_string(), call_timeout })
+    }
+
     pub fn address(&self) -> &str {
         &self.address
     }

@@ -24,6 +24,9 @@ pub mod exit_code {
     pub const UNREACHABLE: u8 = 3;
     /// Writing the output failed.
     pub const OUTPUT: u8 = 4;
+    /// `bourse select` picked a server but no player could be started, or
+    /// the player failed; or the terminal UI could not run.
+    pub const PLAYER: u8 = 5;
 }
 
 /// An error that ends a command.
@@ -40,6 +43,12 @@ pub enum CliError {
     Broker(#[from] BrokerError),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    /// The terminal UI or the player after it.
+    #[error("{0}")]
+    Player(String),
+    /// The demo fleet could not start.
+    #[error("demo: {0}")]
+    Demo(String),
 }
 
 impl CliError {
@@ -49,6 +58,8 @@ impl CliError {
             CliError::Unreachable { .. } => exit_code::UNREACHABLE,
             CliError::Broker(_) => exit_code::BROKER,
             CliError::Output(_) => exit_code::OUTPUT,
+            CliError::Player(_) => exit_code::PLAYER,
+            CliError::Demo(_) => exit_code::BROKER,
         }
     }
 
@@ -59,6 +70,8 @@ impl CliError {
             CliError::Unreachable { .. } => "Unreachable".to_string(),
             CliError::Broker(error) => format!("{:?}", error.code),
             CliError::Output(_) => "Output".to_string(),
+            CliError::Player(_) => "Player".to_string(),
+            CliError::Demo(_) => "Demo".to_string(),
         }
     }
 

@@ -18,9 +18,12 @@
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod demo;
 pub mod error;
+pub mod media;
 pub mod render;
 pub mod table;
+pub mod tui;
 pub mod values;
 
 use std::io::{ErrorKind, Write};
@@ -63,14 +66,52 @@ pub async fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write, width: Opt
 /// `--version` print and exit 0 as usual.
 pub fn parse_args() -> Cli {
     use clap::Parser;
+    use clap::error::ErrorKind;
+    use std::io::IsTerminal;
     match Cli::try_parse() {
         Ok(cli) => cli,
+        // `bourse` without a command, on a terminal: the terminal UI.
+        Err(error)
+            if matches!(
+                error.kind(),
+                ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) && std::io::stdin().is_terminal()
+                && std::io::stdout().is_terminal() =>
+        {
+            let args = std::env::args_os().chain(std::iter::once("select".into()));
+            Cli::try_parse_from(args).unwrap_or_else(|error| error.exit())
+        }
         Err(error) => {
             if error.use_stderr() && std::env::args_os().skip(1).any(|a| a == "--json") {
                 let _ = commands::write_json(&mut std::io::stdout(), &error::usage_error_json(&error));
             }
             error.exit()
         }
+    }
+}
+
+/// Sends logs where they do not disturb the output: to stderr, filtered
+/// by `RUST_LOG` (default `warn`); for `bourse select`, whose UI owns the
+/// terminal, to `--log-file` or nowhere.
+pub fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    match &cli.command {
+        cli::Command::Select(cli::SelectArgs { log_file, .. })
+        | cli::Command::Demo(cli::DemoArgs { select: cli::SelectArgs { log_file, .. }, headless: false, .. }) => {
+            let Some(path) = log_file else { return };
+            match std::fs::File::options().create(true).append(true).open(path) {
+                Ok(file) => tracing_subscriber::fmt()
+                    .with_env_filter(filter())
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(file))
+                    .init(),
+                Err(error) => {
+                    eprintln!("warning: cannot open log file {}: {error}; not logging", path.display())
+                }
+            }
+        }
+        _ => tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).init(),
     }
 }
 

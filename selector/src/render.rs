@@ -265,6 +265,9 @@ pub enum QueryPage {
     First,
     /// A reply to NextPage alone.
     Later,
+    /// An update of a standing query (Watch), which counts matches but
+    /// not the offers searched.
+    Watch,
 }
 
 /// A query result for people: the offers, then a footer with the counts,
@@ -292,6 +295,7 @@ pub fn query_human(
             text.push_str(&format!("{n} of {} matched (searched {})\n", response.matched, response.searched));
         }
         QueryPage::Later => text.push_str(&format!("{n} offer{}\n", if n == 1 { "" } else { "s" })),
+        QueryPage::Watch => text.push_str(&format!("{n} of {} matched\n", response.matched)),
     }
     for limit in &response.limits_applied {
         let value = limit.value.as_ref().map_or(String::new(), |v| format!(" = {}", format_value(v)));

@@ -12,7 +12,18 @@ fn help_lists_every_command() {
     let out = bourse(&["--help"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for command in ["types", "export", "describe", "modify", "withdraw", "withdraw-matching", "keepalive", "query", "next-page", "admin"] {
+    for command in [
+        "types",
+        "export",
+        "describe",
+        "modify",
+        "withdraw",
+        "withdraw-matching",
+        "keepalive",
+        "query",
+        "next-page",
+        "admin",
+    ] {
         assert!(text.contains(command), "--help mentions {command}:\n{text}");
     }
 }

@@ -112,6 +112,7 @@ impl CompareOp {
     }
 
     /// Whether `a op b` holds given `a.cmp(b)`.
+    #[inline]
     pub fn holds(self, ordering: std::cmp::Ordering) -> bool {
         use std::cmp::Ordering::{Equal, Greater, Less};
         match self {
@@ -148,22 +149,66 @@ impl CompareOp {
 /// node was written in parentheses.
 #[derive(Debug, Clone)]
 pub enum Expr {
-    Literal { value: Literal, span: Span },
+    Literal {
+        value: Literal,
+        span: Span,
+    },
     /// A property of the offer, by name.
-    Prop { name: String, span: Span },
+    Prop {
+        name: String,
+        span: Span,
+    },
     /// `exist name`: whether the offer carries the property.
-    Exist { name: String, span: Span },
+    Exist {
+        name: String,
+        span: Span,
+    },
     /// Unary minus on anything but a number literal (those are folded).
-    Neg { operand: Box<Expr>, span: Span },
-    Not { operand: Box<Expr>, span: Span },
-    Arith { op: ArithOp, lhs: Box<Expr>, rhs: Box<Expr>, span: Span },
+    Neg {
+        operand: Box<Expr>,
+        span: Span,
+    },
+    Not {
+        operand: Box<Expr>,
+        span: Span,
+    },
+    Arith {
+        op: ArithOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        span: Span,
+    },
     /// `needle ~ haystack`: whether the string `needle` occurs in `haystack`.
-    Substring { needle: Box<Expr>, haystack: Box<Expr>, span: Span },
+    Substring {
+        needle: Box<Expr>,
+        haystack: Box<Expr>,
+        span: Span,
+    },
     /// `value in seq_prop`: whether the sequence property contains the value.
-    In { value: Box<Expr>, seq_prop: String, seq_span: Span, span: Span },
-    Compare { op: CompareOp, lhs: Box<Expr>, rhs: Box<Expr>, span: Span },
-    And { lhs: Box<Expr>, rhs: Box<Expr>, span: Span },
-    Or { lhs: Box<Expr>, rhs: Box<Expr>, span: Span },
+    In {
+        value: Box<Expr>,
+        seq_prop: String,
+        seq_span: Span,
+        span: Span,
+    },
+    Compare {
+        op: CompareOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        span: Span,
+    },
+    /// `a and b and ...`: at least two operands. An unparenthesised chain
+    /// is one node (so long generated conjunctions make flat trees); a
+    /// parenthesised `and` operand stays a nested node.
+    And {
+        operands: Vec<Expr>,
+        span: Span,
+    },
+    /// `a or b or ...`, like `And`.
+    Or {
+        operands: Vec<Expr>,
+        span: Span,
+    },
 }
 
 impl Expr {
@@ -232,9 +277,12 @@ impl PartialEq for Expr {
             (E::Compare { op: o1, lhs: l1, rhs: r1, .. }, E::Compare { op: o2, lhs: l2, rhs: r2, .. }) => {
                 o1 == o2 && l1 == l2 && r1 == r2
             }
-            (E::Substring { needle: l1, haystack: r1, .. }, E::Substring { needle: l2, haystack: r2, .. })
-            | (E::And { lhs: l1, rhs: r1, .. }, E::And { lhs: l2, rhs: r2, .. })
-            | (E::Or { lhs: l1, rhs: r1, .. }, E::Or { lhs: l2, rhs: r2, .. }) => l1 == l2 && r1 == r2,
+            (
+                E::Substring { needle: l1, haystack: r1, .. },
+                E::Substring { needle: l2, haystack: r2, .. },
+            ) => l1 == l2 && r1 == r2,
+            (E::And { operands: a, .. }, E::And { operands: b, .. })
+            | (E::Or { operands: a, .. }, E::Or { operands: b, .. }) => a == b,
             (E::In { value: v1, seq_prop: s1, .. }, E::In { value: v2, seq_prop: s2, .. }) => {
                 v1 == v2 && s1 == s2
             }
@@ -252,13 +300,10 @@ impl Eq for Expr {}
 pub fn conjuncts(expr: &Expr) -> Vec<&Expr> {
     let mut out = Vec::new();
     let mut pending = vec![expr];
-    // An explicit stack keeps the left-to-right order without recursion.
+    // An explicit stack, pushed in reverse, keeps the left-to-right order.
     while let Some(e) = pending.pop() {
         match e {
-            Expr::And { lhs, rhs, .. } => {
-                pending.push(rhs);
-                pending.push(lhs);
-            }
+            Expr::And { operands, .. } => pending.extend(operands.iter().rev()),
             other => out.push(other),
         }
     }

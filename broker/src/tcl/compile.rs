@@ -9,6 +9,7 @@
 
 use crate::tcl::eval::{BoolNode, NumNode, Properties, StrNode, Truth};
 use crate::tcl::num::Num;
+use crate::tcl::text::StrConst;
 use crate::tcl::{ArithOp, CompareOp, Expr, Literal, Span, TclError, parse_constraint};
 use crate::value::{PropId, ValueType};
 
@@ -61,6 +62,16 @@ impl CompiledConstraint {
         self.eval(props).is_true()
     }
 
+    /// The constraint's value when it is the same for every offer (`TRUE`,
+    /// the empty constraint, `1 == 1`, `exist undeclared_everywhere`), so
+    /// the broker can skip evaluating it, or answer without scanning.
+    pub fn constant(&self) -> Option<Truth> {
+        match self.root {
+            BoolNode::Const(truth) => Some(truth),
+            _ => None,
+        }
+    }
+
     /// The properties whose values evaluation may read, sorted and without
     /// duplicates. Operands of `exist` are not included: existence is known
     /// without evaluating a dynamic property.
@@ -70,7 +81,10 @@ impl CompiledConstraint {
 }
 
 /// Parses and compiles a constraint in one step.
-pub fn compile_constraint<S: Schema + ?Sized>(text: &str, schema: &S) -> Result<CompiledConstraint, TclError> {
+pub fn compile_constraint<S: Schema + ?Sized>(
+    text: &str,
+    schema: &S,
+) -> Result<CompiledConstraint, TclError> {
     CompiledConstraint::new(&parse_constraint(text)?, schema)
 }
 
@@ -97,43 +111,55 @@ pub(crate) struct Compiler<'a, S: ?Sized> {
 }
 
 impl<S: Schema + ?Sized> Compiler<'_, S> {
+    /// Checks and lowers one node. Kept to a bare dispatch: it is on every
+    /// level of the recursion, so its stack frame should stay small.
     pub fn expr(&self, expr: &Expr) -> Result<Typed, TclError> {
         match expr {
             Expr::Literal { value, .. } => Ok(literal(value)),
             Expr::Prop { name, span } => self.prop(name, *span),
-            Expr::Exist { name, .. } => {
-                let id = self.schema.property(name).map(|(id, _)| id).or_else(|| self.schema.id_of(name));
-                Ok(Typed::Bool(id.map_or(BoolNode::Const(Truth::False), BoolNode::Exist)))
-            }
-            Expr::Not { operand, .. } => {
-                let operand = self.boolean(operand, "'not' needs a boolean operand")?;
-                Ok(Typed::Bool(match operand {
-                    BoolNode::Const(truth) => BoolNode::Const(!truth),
-                    other => BoolNode::Not(Box::new(other)),
-                }))
-            }
-            Expr::Neg { operand, .. } => {
-                let operand = self.number(operand, "unary '-' needs a numeric operand")?;
-                Ok(Typed::Num(match operand {
-                    NumNode::Const(value) => value.negate().map_or(NumNode::Unknown, NumNode::Const),
-                    NumNode::Unknown => NumNode::Unknown,
-                    other => NumNode::Neg(Box::new(other)),
-                }))
-            }
+            Expr::Exist { name, .. } => Ok(self.exist(name)),
+            Expr::Not { operand, .. } => self.not(operand),
+            Expr::Neg { operand, .. } => self.neg(operand),
             Expr::Arith { op, lhs, rhs, .. } => self.arith(*op, lhs, rhs),
-            Expr::Substring { needle, haystack, .. } => {
-                let needle = self.string(needle, "'~' needs string operands")?;
-                let haystack = self.string(haystack, "'~' needs string operands")?;
-                Ok(Typed::Bool(match (&needle, &haystack) {
-                    (StrNode::Const(n), StrNode::Const(h)) => BoolNode::Const(Truth::from(h.contains(&**n))),
-                    _ => BoolNode::Substring { needle, haystack },
-                }))
+            Expr::Substring { needle, haystack, .. } => self.substring(needle, haystack),
+            Expr::In { value, seq_prop, seq_span, span } => {
+                self.membership(value, seq_prop, *seq_span, *span)
             }
-            Expr::In { value, seq_prop, seq_span, span } => self.membership(value, seq_prop, *seq_span, *span),
             Expr::Compare { op, lhs, rhs, span } => self.compare(*op, lhs, rhs, *span),
-            Expr::And { lhs, rhs, .. } => self.junction(lhs, rhs, Junction::And),
-            Expr::Or { lhs, rhs, .. } => self.junction(lhs, rhs, Junction::Or),
+            Expr::And { operands, .. } => self.junction(operands, Junction::And),
+            Expr::Or { operands, .. } => self.junction(operands, Junction::Or),
         }
+    }
+
+    fn exist(&self, name: &str) -> Typed {
+        let id = self.schema.property(name).map(|(id, _)| id).or_else(|| self.schema.id_of(name));
+        Typed::Bool(id.map_or(BoolNode::Const(Truth::False), BoolNode::Exist))
+    }
+
+    fn not(&self, operand: &Expr) -> Result<Typed, TclError> {
+        Ok(Typed::Bool(match self.boolean(operand, "'not' needs a boolean operand")? {
+            BoolNode::Const(truth) => BoolNode::Const(!truth),
+            other => BoolNode::Not(Box::new(other)),
+        }))
+    }
+
+    fn neg(&self, operand: &Expr) -> Result<Typed, TclError> {
+        Ok(Typed::Num(match self.number(operand, "unary '-' needs a numeric operand")? {
+            NumNode::Const(value) => value.negate().map_or(NumNode::Unknown, NumNode::Const),
+            NumNode::Unknown => NumNode::Unknown,
+            other => NumNode::Neg(Box::new(other)),
+        }))
+    }
+
+    fn substring(&self, needle: &Expr, haystack: &Expr) -> Result<Typed, TclError> {
+        let needle = self.string(needle, "'~' needs string operands")?;
+        let haystack = self.string(haystack, "'~' needs string operands")?;
+        Ok(Typed::Bool(match (&needle, &haystack) {
+            (StrNode::Const(n), StrNode::Const(h)) => {
+                BoolNode::Const(Truth::from(h.as_str().contains(n.as_str())))
+            }
+            _ => BoolNode::Substring { needle, haystack },
+        }))
     }
 
     fn prop(&self, name: &str, span: Span) -> Result<Typed, TclError> {
@@ -150,7 +176,9 @@ impl<S: Schema + ?Sized> Compiler<'_, S> {
             )),
             sequence => Err(TclError::type_error(
                 span,
-                format!("property '{name}' is a {sequence}; a sequence can only be the right operand of 'in'"),
+                format!(
+                    "property '{name}' is a sequence ({sequence}); a sequence can only be the right operand of 'in'"
+                ),
             )),
         }
     }
@@ -187,13 +215,21 @@ impl<S: Schema + ?Sized> Compiler<'_, S> {
             return Err(TclError::type_error(rhs.span(), "division by zero"));
         }
         Ok(Typed::Num(match (lhs_node, rhs_node) {
-            (NumNode::Const(a), NumNode::Const(b)) => Num::arith(op, a, b).map_or(NumNode::Unknown, NumNode::Const),
+            (NumNode::Const(a), NumNode::Const(b)) => {
+                Num::arith(op, a, b).map_or(NumNode::Unknown, NumNode::Const)
+            }
             (NumNode::Unknown, _) | (_, NumNode::Unknown) => NumNode::Unknown,
             (lhs, rhs) => NumNode::Arith { op, lhs: Box::new(lhs), rhs: Box::new(rhs) },
         }))
     }
 
-    fn membership(&self, value: &Expr, seq_prop: &str, seq_span: Span, span: Span) -> Result<Typed, TclError> {
+    fn membership(
+        &self,
+        value: &Expr,
+        seq_prop: &str,
+        seq_span: Span,
+        span: Span,
+    ) -> Result<Typed, TclError> {
         let value = self.expr(value)?;
         let Some((seq, seq_type)) = self.schema.property(seq_prop) else {
             return Err(TclError::type_error(seq_span, format!("unknown property '{seq_prop}'")));
@@ -207,7 +243,9 @@ impl<S: Schema + ?Sized> Compiler<'_, S> {
             (_, not_sequence) if !not_sequence.is_sequence() => {
                 return Err(TclError::type_error(
                     seq_span,
-                    format!("'in' needs a sequence property on the right; '{seq_prop}' is a {not_sequence}"),
+                    format!(
+                        "'in' needs a sequence property on the right; '{seq_prop}' has type {not_sequence}"
+                    ),
                 ));
             }
             (value, sequence) => {
@@ -228,7 +266,9 @@ impl<S: Schema + ?Sized> Compiler<'_, S> {
                 (BoolNode::Const(Truth::Unknown), _) | (_, BoolNode::Const(Truth::Unknown)) => {
                     BoolNode::Const(Truth::Unknown)
                 }
-                (BoolNode::Const(a), BoolNode::Const(b)) => BoolNode::Const(Truth::from((a == b) == (op == CompareOp::Eq))),
+                (BoolNode::Const(a), BoolNode::Const(b)) => {
+                    BoolNode::Const(Truth::from((a == b) == (op == CompareOp::Eq)))
+                }
                 (a, b) => BoolNode::EqBool { equal: op == CompareOp::Eq, lhs: Box::new(a), rhs: Box::new(b) },
             },
             (Typed::Bool(_), Typed::Bool(_)) => {
@@ -252,34 +292,38 @@ impl<S: Schema + ?Sized> Compiler<'_, S> {
         Ok(Typed::Bool(node))
     }
 
-    fn junction(&self, lhs: &Expr, rhs: &Expr, junction: Junction) -> Result<Typed, TclError> {
+    fn junction(&self, operands: &[Expr], junction: Junction) -> Result<Typed, TclError> {
         let context = match junction {
             Junction::And => "'and' needs boolean operands",
             Junction::Or => "'or' needs boolean operands",
         };
-        let lhs = self.boolean(lhs, context)?;
-        let rhs = self.boolean(rhs, context)?;
         // The value that decides the junction whatever the other operands
         // are (FALSE for 'and'), and the one that is neutral in it.
         let (absorbing, neutral) = match junction {
             Junction::And => (Truth::False, Truth::True),
             Junction::Or => (Truth::True, Truth::False),
         };
-        let mut operands = Vec::new();
-        for node in [lhs, rhs] {
-            match node {
-                BoolNode::Const(truth) if truth == absorbing => return Ok(Typed::Bool(BoolNode::Const(truth))),
+        let mut nodes = Vec::with_capacity(operands.len());
+        let mut decided = false;
+        // Every operand is checked, even after a constant decided the result.
+        for operand in operands {
+            match self.boolean(operand, context)? {
+                BoolNode::Const(truth) if truth == absorbing => decided = true,
                 BoolNode::Const(truth) if truth == neutral => {}
-                BoolNode::And(nested) if junction == Junction::And => operands.extend(nested),
-                BoolNode::Or(nested) if junction == Junction::Or => operands.extend(nested),
-                other => operands.push(other),
+                BoolNode::And(nested) if junction == Junction::And => nodes.extend(nested),
+                BoolNode::Or(nested) if junction == Junction::Or => nodes.extend(nested),
+                other => nodes.push(other),
             }
         }
-        let node = match operands.len() {
-            0 => BoolNode::Const(neutral),
-            1 => operands.pop().unwrap_or(BoolNode::Const(neutral)),
-            _ if junction == Junction::And => BoolNode::And(operands),
-            _ => BoolNode::Or(operands),
+        nodes.sort_by_cached_key(BoolNode::cost);
+        let node = if decided {
+            BoolNode::Const(absorbing)
+        } else if nodes.len() <= 1 {
+            nodes.pop().unwrap_or(BoolNode::Const(neutral))
+        } else if junction == Junction::And {
+            BoolNode::And(nodes)
+        } else {
+            BoolNode::Or(nodes)
         };
         Ok(Typed::Bool(node))
     }
@@ -297,7 +341,7 @@ fn literal(value: &Literal) -> Typed {
         Literal::Int(value) => Typed::Num(NumNode::Const(Num::Int(*value))),
         Literal::UInt(value) => Typed::Num(NumNode::Const(Num::UInt(*value))),
         Literal::Double(value) => Typed::Num(NumNode::Const(Num::Double(*value))),
-        Literal::String(value) => Typed::Str(StrNode::Const(value.as_str().into())),
+        Literal::String(value) => Typed::Str(StrNode::Const(StrConst::new(value))),
     }
 }
 
@@ -317,7 +361,9 @@ fn compare_numbers(op: CompareOp, lhs: NumNode, rhs: NumNode) -> BoolNode {
 
 fn compare_strings(op: CompareOp, lhs: StrNode, rhs: StrNode) -> BoolNode {
     match (lhs, rhs) {
-        (StrNode::Const(a), StrNode::Const(b)) => BoolNode::Const(Truth::from(op.holds(a.cmp(&b)))),
+        (StrNode::Const(a), StrNode::Const(b)) => {
+            BoolNode::Const(Truth::from(op.holds(a.as_str().cmp(b.as_str()))))
+        }
         (StrNode::Prop(prop), StrNode::Const(constant)) => BoolNode::CmpPropStr { op, prop, constant },
         (StrNode::Const(constant), StrNode::Prop(prop)) => {
             BoolNode::CmpPropStr { op: op.flipped(), prop, constant }

@@ -13,6 +13,7 @@
 //! the other side decides (`FALSE and U` is FALSE, `TRUE or U` is TRUE).
 
 use crate::tcl::num::Num;
+use crate::tcl::text::StrConst;
 use crate::tcl::{ArithOp, CompareOp};
 use crate::value::{PropId, Value};
 
@@ -63,10 +64,12 @@ impl Truth {
     }
 
     /// Whether this is `True`: an offer matches only then.
+    #[inline]
     pub fn is_true(self) -> bool {
         self == Truth::True
     }
 
+    #[inline]
     fn from_option(value: Option<bool>) -> Truth {
         match value {
             Some(true) => Truth::True,
@@ -90,6 +93,7 @@ impl std::ops::Not for Truth {
 }
 
 impl From<bool> for Truth {
+    #[inline]
     fn from(value: bool) -> Truth {
         if value { Truth::True } else { Truth::False }
     }
@@ -107,17 +111,49 @@ pub(crate) enum BoolNode {
     And(Vec<BoolNode>),
     Or(Vec<BoolNode>),
     /// `==` / `!=` on booleans; `equal` is false for `!=`.
-    EqBool { equal: bool, lhs: Box<BoolNode>, rhs: Box<BoolNode> },
-    CmpNum { op: CompareOp, lhs: NumNode, rhs: NumNode },
+    EqBool {
+        equal: bool,
+        lhs: Box<BoolNode>,
+        rhs: Box<BoolNode>,
+    },
+    CmpNum {
+        op: CompareOp,
+        lhs: NumNode,
+        rhs: NumNode,
+    },
     /// `prop op constant`, the most common numeric test.
-    CmpPropNum { op: CompareOp, prop: PropId, constant: Num },
-    CmpStr { op: CompareOp, lhs: StrNode, rhs: StrNode },
+    CmpPropNum {
+        op: CompareOp,
+        prop: PropId,
+        constant: Num,
+    },
+    CmpStr {
+        op: CompareOp,
+        lhs: StrNode,
+        rhs: StrNode,
+    },
     /// `prop op 'constant'`.
-    CmpPropStr { op: CompareOp, prop: PropId, constant: Box<str> },
-    Substring { needle: StrNode, haystack: StrNode },
-    InNum { value: NumNode, seq: PropId },
-    InStr { value: StrNode, seq: PropId },
-    InBool { value: Box<BoolNode>, seq: PropId },
+    CmpPropStr {
+        op: CompareOp,
+        prop: PropId,
+        constant: StrConst,
+    },
+    Substring {
+        needle: StrNode,
+        haystack: StrNode,
+    },
+    InNum {
+        value: NumNode,
+        seq: PropId,
+    },
+    InStr {
+        value: StrNode,
+        seq: PropId,
+    },
+    InBool {
+        value: Box<BoolNode>,
+        seq: PropId,
+    },
 }
 
 /// A number-typed expression.
@@ -128,31 +164,32 @@ pub(crate) enum NumNode {
     Unknown,
     Prop(PropId),
     Neg(Box<NumNode>),
-    Arith { op: ArithOp, lhs: Box<NumNode>, rhs: Box<NumNode> },
+    Arith {
+        op: ArithOp,
+        lhs: Box<NumNode>,
+        rhs: Box<NumNode>,
+    },
 }
 
 /// A string-typed expression: the language has no string operators, so
 /// this is a literal or a property.
 #[derive(Debug, Clone)]
 pub(crate) enum StrNode {
-    Const(Box<str>),
+    Const(StrConst),
     Prop(PropId),
 }
 
 impl BoolNode {
+    /// The node's value on one offer.
     pub fn eval<P: Properties + ?Sized>(&self, props: &P) -> Truth {
         match self {
-            BoolNode::Const(truth) => *truth,
-            BoolNode::Prop(id) => match props.get(*id) {
-                Some(Value::Bool(value)) => Truth::from(*value),
-                _ => Truth::Unknown,
-            },
-            BoolNode::Exist(id) => Truth::from(props.exists(*id)),
-            BoolNode::Not(operand) => !operand.eval(props),
+            // The operands of `and`/`or` are mostly tests on one property:
+            // evaluating them inline saves a call per operand, which is a
+            // good part of the cost of such a test.
             BoolNode::And(operands) => {
                 let mut result = Truth::True;
                 for operand in operands {
-                    match operand.eval(props) {
+                    match operand.eval_inline(props) {
                         Truth::False => return Truth::False,
                         Truth::Unknown => result = Truth::Unknown,
                         Truth::True => {}
@@ -163,7 +200,7 @@ impl BoolNode {
             BoolNode::Or(operands) => {
                 let mut result = Truth::False;
                 for operand in operands {
-                    match operand.eval(props) {
+                    match operand.eval_inline(props) {
                         Truth::True => return Truth::True,
                         Truth::Unknown => result = Truth::Unknown,
                         Truth::False => {}
@@ -171,6 +208,23 @@ impl BoolNode {
                 }
                 result
             }
+            other => other.eval_inline(props),
+        }
+    }
+
+    /// Evaluates every kind of node but `and`/`or`, which go through
+    /// [`BoolNode::eval`] (so the recursion is not inlined into itself).
+    #[inline(always)]
+    fn eval_inline<P: Properties + ?Sized>(&self, props: &P) -> Truth {
+        match self {
+            BoolNode::And(_) | BoolNode::Or(_) => self.eval(props),
+            BoolNode::Const(truth) => *truth,
+            BoolNode::Prop(id) => match props.get(*id) {
+                Some(Value::Bool(value)) => Truth::from(*value),
+                _ => Truth::Unknown,
+            },
+            BoolNode::Exist(id) => Truth::from(props.exists(*id)),
+            BoolNode::Not(operand) => !operand.eval(props),
             BoolNode::EqBool { equal, lhs, rhs } => match (lhs.eval(props), rhs.eval(props)) {
                 (Truth::Unknown, _) | (_, Truth::Unknown) => Truth::Unknown,
                 (a, b) => Truth::from((a == b) == *equal),
@@ -180,20 +234,34 @@ impl BoolNode {
                 Truth::from_option(ordering.map(|o| op.holds(o)))
             }
             BoolNode::CmpPropNum { op, prop, constant } => {
-                let value = props.get(*prop).and_then(Num::from_value);
-                Truth::from_option(value.and_then(|v| v.compare(*constant)).map(|o| op.holds(o)))
+                let ordering = match (props.get(*prop), constant) {
+                    // The value usually has the literal's type.
+                    (Some(Value::Int(value)), Num::Int(constant)) => Some(value.cmp(constant)),
+                    (Some(Value::Double(value)), Num::Double(constant)) => value.partial_cmp(constant),
+                    (Some(value), _) => Num::from_value(value).and_then(|value| value.compare(*constant)),
+                    (None, _) => None,
+                };
+                Truth::from_option(ordering.map(|ordering| op.holds(ordering)))
             }
             BoolNode::CmpStr { op, lhs, rhs } => match (lhs.eval(props), rhs.eval(props)) {
                 // str's order is byte-wise, as the language wants.
                 (Some(a), Some(b)) => Truth::from(op.holds(a.cmp(b))),
                 _ => Truth::Unknown,
             },
-            BoolNode::CmpPropStr { op, prop, constant } => match props.get(*prop) {
-                Some(Value::String(value)) => Truth::from(op.holds(value.as_str().cmp(constant))),
+            BoolNode::CmpPropStr { op, prop, constant } => match (op, props.get(*prop)) {
+                (CompareOp::Eq, Some(Value::String(value))) => Truth::from(constant.equals(value)),
+                (CompareOp::Ne, Some(Value::String(value))) => Truth::from(!constant.equals(value)),
+                (_, Some(Value::String(value))) => {
+                    Truth::from(op.holds(value.as_str().cmp(constant.as_str())))
+                }
                 _ => Truth::Unknown,
             },
-            BoolNode::Substring { needle, haystack } => match (needle.eval(props), haystack.eval(props)) {
-                (Some(needle), Some(haystack)) => Truth::from(haystack.contains(needle)),
+            BoolNode::Substring { needle, haystack } => match (needle, haystack.eval(props)) {
+                (StrNode::Const(needle), Some(haystack)) => Truth::from(needle.occurs_in(haystack)),
+                (StrNode::Prop(_), Some(haystack)) => match needle.eval(props) {
+                    Some(needle) => Truth::from(haystack.contains(needle)),
+                    None => Truth::Unknown,
+                },
                 _ => Truth::Unknown,
             },
             BoolNode::InNum { value, seq } => {
@@ -215,10 +283,14 @@ impl BoolNode {
                     _ => Truth::Unknown,
                 }
             }
-            BoolNode::InStr { value, seq } => match (value.eval(props), props.get(*seq)) {
-                (Some(value), Some(Value::StringSeq(items))) => {
-                    Truth::from(items.iter().any(|item| item == value))
+            BoolNode::InStr { value, seq } => match (value, props.get(*seq)) {
+                (StrNode::Const(needle), Some(Value::StringSeq(items))) => {
+                    Truth::from(items.iter().any(|item| needle.equals(item)))
                 }
+                (StrNode::Prop(_), Some(Value::StringSeq(items))) => match value.eval(props) {
+                    Some(value) => Truth::from(items.iter().any(|item| item == value)),
+                    None => Truth::Unknown,
+                },
                 _ => Truth::Unknown,
             },
             BoolNode::InBool { value, seq } => match (value.eval(props), props.get(*seq)) {
@@ -226,6 +298,30 @@ impl BoolNode {
                 (value, Some(Value::BoolSeq(items))) => Truth::from(items.contains(&value.is_true())),
                 _ => Truth::Unknown,
             },
+        }
+    }
+
+    /// A rough relative cost of evaluating the node. The operands of
+    /// `and`/`or` are evaluated cheapest first, so that an offer is rejected
+    /// (or accepted) by a numeric comparison before a scan of a sequence or
+    /// a substring search is paid for; the logic is commutative, so the
+    /// order does not change the result.
+    pub fn cost(&self) -> u32 {
+        match self {
+            BoolNode::Const(_) => 0,
+            BoolNode::Prop(_) | BoolNode::Exist(_) => 1,
+            BoolNode::CmpPropNum { .. } => 2,
+            BoolNode::CmpPropStr { .. } => 3,
+            BoolNode::CmpStr { .. } => 4,
+            BoolNode::Substring { .. } | BoolNode::InStr { .. } => 8,
+            BoolNode::Not(operand) => operand.cost().saturating_add(1),
+            BoolNode::EqBool { lhs, rhs, .. } => lhs.cost().saturating_add(rhs.cost()).saturating_add(1),
+            BoolNode::InBool { value, .. } => value.cost().saturating_add(8),
+            BoolNode::CmpNum { lhs, rhs, .. } => lhs.cost().saturating_add(rhs.cost()).saturating_add(2),
+            BoolNode::InNum { value, .. } => value.cost().saturating_add(8),
+            BoolNode::And(operands) | BoolNode::Or(operands) => {
+                operands.iter().fold(0, |total, operand| total.saturating_add(operand.cost()))
+            }
         }
     }
 
@@ -272,6 +368,15 @@ impl BoolNode {
 }
 
 impl NumNode {
+    fn cost(&self) -> u32 {
+        match self {
+            NumNode::Const(_) | NumNode::Unknown => 0,
+            NumNode::Prop(_) => 1,
+            NumNode::Neg(operand) => operand.cost().saturating_add(1),
+            NumNode::Arith { lhs, rhs, .. } => lhs.cost().saturating_add(rhs.cost()).saturating_add(2),
+        }
+    }
+
     /// The value, or `None` for Unknown.
     pub fn eval<P: Properties + ?Sized>(&self, props: &P) -> Option<Num> {
         match self {
@@ -302,7 +407,7 @@ impl StrNode {
     #[inline]
     pub fn eval<'a, P: Properties + ?Sized>(&'a self, props: &'a P) -> Option<&'a str> {
         match self {
-            StrNode::Const(value) => Some(value),
+            StrNode::Const(value) => Some(value.as_str()),
             StrNode::Prop(id) => match props.get(*id) {
                 Some(Value::String(value)) => Some(value),
                 _ => None,

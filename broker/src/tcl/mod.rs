@@ -46,6 +46,27 @@
 //! division by zero, overflow) is Unknown, and an offer matches only if the
 //! constraint is True. `exist p` is never Unknown. Numbers compare by
 //! mathematical value across `i64`, `u64` and `f64`.
+//!
+//! # For the broker
+//!
+//! - Kleene logic is monotone: evaluate first without dynamic property
+//!   values; True and False are final, Unknown means "fetch the properties
+//!   in [`CompiledConstraint::referenced`] and evaluate again".
+//! - [`conjuncts`] splits the top-level `and`s of a parsed constraint, for
+//!   the index planner to pick `prop == literal`, `literal in prop` or
+//!   `prop < literal` out of them.
+//! - [`CompiledConstraint::constant`] recognises constraints that need no
+//!   evaluation (the empty one, `TRUE`, `exist never_declared`).
+//! - Nesting deeper than [`MAX_NESTING`] is a syntax error, so no input can
+//!   exhaust the stack of the parser or of the passes over the tree.
+//!
+//! # Files
+//!
+//! `lexer.rs` tokens; `parser.rs` text to [`Expr`]; `ast.rs` the tree;
+//! `print.rs` the tree back to canonical text; `compile.rs` schema checks
+//! and lowering; `eval.rs` the lowered tree and its evaluation, with
+//! `num.rs` (exact mixed-type arithmetic) and `text.rs` (string literals);
+//! `pref.rs` preferences; `tests/` the table-driven and property tests.
 
 mod ast;
 mod compile;
@@ -56,6 +77,7 @@ mod num;
 mod parser;
 mod pref;
 mod print;
+mod text;
 
 #[cfg(test)]
 mod tests;

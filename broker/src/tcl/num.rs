@@ -47,6 +47,7 @@ impl Num {
     }
 
     /// The integer, widened so that both integer types fit.
+    #[inline]
     fn integer(self) -> Option<i128> {
         match self {
             Num::Int(v) => Some(i128::from(v)),
@@ -84,9 +85,24 @@ impl Num {
             (Num::Int(a), Num::Int(b)) => Some(a.cmp(&b)),
             (Num::UInt(a), Num::UInt(b)) => Some(a.cmp(&b)),
             (Num::Double(a), Num::Double(b)) => a.partial_cmp(&b),
-            (Num::Double(a), b) => b.compare(Num::Double(a)).map(Ordering::reverse),
-            (a, Num::Double(b)) => compare_integer_double(a.integer()?, b),
-            (a, b) => Some(a.integer()?.cmp(&b.integer()?)),
+            _ => self.compare_mixed(other),
+        }
+    }
+
+    /// `compare` for operands of different types: rarer, and kept out of
+    /// line so that the same-type comparisons inline.
+    #[inline(never)]
+    fn compare_mixed(self, other: Num) -> Option<Ordering> {
+        match (self, other) {
+            (Num::Int(a), Num::Int(b)) => Some(a.cmp(&b)),
+            (Num::UInt(a), Num::UInt(b)) => Some(a.cmp(&b)),
+            (Num::Double(a), Num::Double(b)) => a.partial_cmp(&b),
+            (Num::Int(a), Num::UInt(b)) => Some(i128::from(a).cmp(&i128::from(b))),
+            (Num::UInt(a), Num::Int(b)) => Some(i128::from(a).cmp(&i128::from(b))),
+            (Num::Int(a), Num::Double(b)) => compare_integer_double(i128::from(a), b),
+            (Num::UInt(a), Num::Double(b)) => compare_integer_double(i128::from(a), b),
+            (Num::Double(a), Num::Int(b)) => compare_integer_double(i128::from(b), a).map(Ordering::reverse),
+            (Num::Double(a), Num::UInt(b)) => compare_integer_double(i128::from(b), a).map(Ordering::reverse),
         }
     }
 

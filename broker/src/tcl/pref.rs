@@ -43,12 +43,17 @@ enum Rank<K> {
 impl CompiledPreference {
     /// Checks `preference` against `schema`: `min`/`max` need a number,
     /// `with` a boolean.
-    pub fn new<S: Schema + ?Sized>(preference: &Preference, schema: &S) -> Result<CompiledPreference, TclError> {
+    pub fn new<S: Schema + ?Sized>(
+        preference: &Preference,
+        schema: &S,
+    ) -> Result<CompiledPreference, TclError> {
         let compiler = Compiler { schema };
         let kind = match preference {
             Preference::Min(expr) => Kind::Min(compiler.number(expr, "'min' needs a numeric expression")?),
             Preference::Max(expr) => Kind::Max(compiler.number(expr, "'max' needs a numeric expression")?),
-            Preference::With(expr) => Kind::With(compiler.boolean(expr, "'with' needs a boolean expression")?),
+            Preference::With(expr) => {
+                Kind::With(compiler.boolean(expr, "'with' needs a boolean expression")?)
+            }
             Preference::Random => Kind::Random,
             Preference::First => Kind::First,
         };
@@ -70,7 +75,10 @@ impl CompiledPreference {
     }
 
     /// Reorders `items` (given in discovery order) by the preference.
-    /// `props` gives an item's properties; `rng` is used only by `random`.
+    ///
+    /// `props` gives an item's properties, borrowed from the item (items are
+    /// typically `&Offer`s or hold their offer); `rng` is used only by
+    /// `random`. Each item's key is computed once, before sorting.
     pub fn order<T, P, R>(&self, items: &mut [T], props: impl Fn(&T) -> &P, rng: &mut R)
     where
         P: Properties + ?Sized,
@@ -99,6 +107,9 @@ impl CompiledPreference {
 }
 
 /// Parses and compiles a preference in one step.
-pub fn compile_preference<S: Schema + ?Sized>(text: &str, schema: &S) -> Result<CompiledPreference, TclError> {
+pub fn compile_preference<S: Schema + ?Sized>(
+    text: &str,
+    schema: &S,
+) -> Result<CompiledPreference, TclError> {
     CompiledPreference::new(&parse_preference(text)?, schema)
 }

@@ -7,44 +7,45 @@
 
 use std::fmt::{self, Write as _};
 
+use crate::tcl::parser::Level;
 use crate::tcl::{ArithOp, Expr, Literal, Preference};
 
-/// Grammar levels, loosest first; a child printed where a tighter level is
-/// required gets parentheses.
-const OR: u8 = 1;
-const AND: u8 = 2;
-const COMPARE: u8 = 3;
-const IN: u8 = 4;
-const SUBSTRING: u8 = 5;
-const ADDITIVE: u8 = 6;
-const TERM: u8 = 7;
-const FACTOR_NOT: u8 = 8;
-const FACTOR: u8 = 9;
-
-fn level(expr: &Expr) -> u8 {
+fn level(expr: &Expr) -> Level {
     match expr {
-        Expr::Or { .. } => OR,
-        Expr::And { .. } => AND,
-        Expr::Compare { .. } => COMPARE,
-        Expr::In { .. } => IN,
-        Expr::Substring { .. } => SUBSTRING,
-        Expr::Arith { op: ArithOp::Add | ArithOp::Sub, .. } => ADDITIVE,
-        Expr::Arith { op: ArithOp::Mul | ArithOp::Div, .. } => TERM,
-        Expr::Not { .. } => FACTOR_NOT,
-        Expr::Literal { .. } | Expr::Prop { .. } | Expr::Exist { .. } | Expr::Neg { .. } => FACTOR,
+        Expr::Or { .. } => Level::Or,
+        Expr::And { .. } => Level::And,
+        Expr::Compare { .. } => Level::Compare,
+        Expr::In { .. } => Level::In,
+        Expr::Substring { .. } => Level::Substring,
+        Expr::Arith { op: ArithOp::Add | ArithOp::Sub, .. } => Level::Additive,
+        Expr::Arith { op: ArithOp::Mul | ArithOp::Div, .. } => Level::Term,
+        Expr::Not { .. } => Level::FactorNot,
+        Expr::Literal { .. } | Expr::Prop { .. } | Expr::Exist { .. } | Expr::Neg { .. } => Level::Factor,
     }
 }
 
-/// Writes `expr` so that it parses at grammar level `required` or tighter.
-fn write_at(f: &mut fmt::Formatter<'_>, expr: &Expr, required: u8) -> fmt::Result {
-    if level(expr) < required {
-        write!(f, "({expr})")
-    } else {
-        write!(f, "{expr}")
-    }
+/// Writes `expr` so that it parses at grammar level `required` or tighter:
+/// a child at a looser level than its place needs gets parentheses.
+fn write_at(f: &mut fmt::Formatter<'_>, expr: &Expr, required: Level) -> fmt::Result {
+    if level(expr) < required { write!(f, "({expr})") } else { write!(f, "{expr}") }
 }
 
-fn write_binary(f: &mut fmt::Formatter<'_>, lhs: (&Expr, u8), op: &str, rhs: (&Expr, u8)) -> fmt::Result {
+fn write_chain(f: &mut fmt::Formatter<'_>, operands: &[Expr], op: &str, required: Level) -> fmt::Result {
+    for (index, operand) in operands.iter().enumerate() {
+        if index > 0 {
+            write!(f, " {op} ")?;
+        }
+        write_at(f, operand, required)?;
+    }
+    Ok(())
+}
+
+fn write_binary(
+    f: &mut fmt::Formatter<'_>,
+    lhs: (&Expr, Level),
+    op: &str,
+    rhs: (&Expr, Level),
+) -> fmt::Result {
     write_at(f, lhs.0, lhs.1)?;
     write!(f, " {op} ")?;
     write_at(f, rhs.0, rhs.1)
@@ -63,29 +64,32 @@ impl fmt::Display for Expr {
                     operand.as_literal(),
                     Some(Literal::Int(_) | Literal::UInt(_) | Literal::Double(_))
                 );
-                if numeric { write!(f, "({operand})") } else { write_at(f, operand, FACTOR) }
+                if numeric { write!(f, "({operand})") } else { write_at(f, operand, Level::Factor) }
             }
             Expr::Not { operand, .. } => {
                 f.write_str("not ")?;
-                write_at(f, operand, FACTOR)
+                write_at(f, operand, Level::Factor)
             }
             Expr::Arith { op, lhs, rhs, .. } => {
                 let (left, right) = match op {
-                    ArithOp::Add | ArithOp::Sub => (ADDITIVE, TERM),
-                    ArithOp::Mul | ArithOp::Div => (TERM, FACTOR_NOT),
+                    ArithOp::Add | ArithOp::Sub => (Level::Additive, Level::Term),
+                    ArithOp::Mul | ArithOp::Div => (Level::Term, Level::FactorNot),
                 };
                 write_binary(f, (lhs, left), op.symbol(), (rhs, right))
             }
             Expr::Substring { needle, haystack, .. } => {
-                write_binary(f, (needle, ADDITIVE), "~", (haystack, ADDITIVE))
+                write_binary(f, (needle, Level::Additive), "~", (haystack, Level::Additive))
             }
             Expr::In { value, seq_prop, .. } => {
-                write_at(f, value, SUBSTRING)?;
+                write_at(f, value, Level::Substring)?;
                 write!(f, " in {seq_prop}")
             }
-            Expr::Compare { op, lhs, rhs, .. } => write_binary(f, (lhs, IN), op.symbol(), (rhs, IN)),
-            Expr::And { lhs, rhs, .. } => write_binary(f, (lhs, AND), "and", (rhs, COMPARE)),
-            Expr::Or { lhs, rhs, .. } => write_binary(f, (lhs, OR), "or", (rhs, AND)),
+            Expr::Compare { op, lhs, rhs, .. } => {
+                write_binary(f, (lhs, Level::In), op.symbol(), (rhs, Level::In))
+            }
+            // A nested chain is parenthesised: it was written so.
+            Expr::And { operands, .. } => write_chain(f, operands, "and", Level::Compare),
+            Expr::Or { operands, .. } => write_chain(f, operands, "or", Level::And),
         }
     }
 }
@@ -119,11 +123,11 @@ impl fmt::Display for Preference {
         match self {
             Preference::Min(expr) => {
                 f.write_str("min ")?;
-                write_at(f, expr, ADDITIVE)
+                write_at(f, expr, Level::Additive)
             }
             Preference::Max(expr) => {
                 f.write_str("max ")?;
-                write_at(f, expr, ADDITIVE)
+                write_at(f, expr, Level::Additive)
             }
             Preference::With(expr) => write!(f, "with {expr}"),
             Preference::Random => f.write_str("random"),

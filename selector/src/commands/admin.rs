@@ -421,7 +421,7 @@ mod tests {
             supports_dynamic_properties: Some(true),
             ..PolicySettings::default()
         };
-        let current = PolicySettings { max_return_card: Some(500), ..previous };
+        let current = PolicySettings { max_return_card: Some(500), ..previous.clone() };
         assert_eq!(changes_human(&previous, &current), "max_return_card:  200 → 500\n");
         assert_eq!(changes_human(&previous, &previous), "no change\n");
         let text = policies_human(&previous, None);

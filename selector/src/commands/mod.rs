@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod offers;
+pub mod pick;
 pub mod query;
 pub mod types;
 
@@ -82,5 +83,10 @@ pub async fn dispatch(ctx: &mut Context<'_>, command: &Command) -> Result<(), Cl
         Command::Query(args) => query::query(ctx, args).await,
         Command::NextPage(args) => query::next_page(ctx, args).await,
         Command::Admin(command) => admin::run(ctx, command).await,
+        Command::Pick(args) => pick::pick(ctx, args).await,
+        Command::Release(args) => pick::release(ctx, args).await,
+        Command::Watch(args) => pick::watch(ctx, args).await,
+        Command::Select(args) => crate::tui::select_command(ctx, args).await,
+        Command::Demo(args) => crate::demo::run(ctx.global, args, ctx.out).await,
     }
 }

@@ -78,7 +78,7 @@ fn shell_quote(text: &str) -> String {
 /// Follows the page token of `first` until no offers remain, appending the
 /// offers of every page. The counts and limits stay those of the query;
 /// the token and `remaining` become those of the last page.
-async fn fetch_all_pages(
+pub async fn fetch_all_pages(
     broker: &Broker,
     mut first: QueryResponse,
     how_many: u32,
