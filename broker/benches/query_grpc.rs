@@ -7,9 +7,10 @@
 //! - criterion, one benchmark per case (means and confidence intervals);
 //! - a latency pass that times single calls and prints p50 and p99, since
 //!   the target (selective query within 2x of the empty call) is about p50.
-//!   The cheap cases are called in turn (empty, selective, ...) so that
-//!   noise from other work on the machine hits them alike; the full scan
-//!   runs alone afterwards, as it evicts the caches the others rely on.
+//!   The cheap cases are called in rounds, in a shuffled order, over gRPC
+//!   and by calling `Trader::query` in process, so that noise from other
+//!   work on the machine hits them alike; the full scan runs alone
+//!   afterwards, as it evicts the caches the others rely on.
 //!
 //! Full run: `cargo bench -p bourse-broker --bench query_grpc`.
 //! Quick run (every case once, a few hundred offers): add `-- --test`, or
@@ -360,10 +361,10 @@ struct Budget {
 /// Latencies of every case by one path.
 type ByCase = Vec<Latencies>;
 
-/// Times single calls over gRPC and in process. Each round calls the light
-/// cases in turn over gRPC, then in process, so that both paths and all
-/// cases see the same load on the machine and the same cache state; each
-/// heavy case then runs alone, alternating the paths.
+/// Times single calls over gRPC and in process. Each round calls every
+/// light case by both paths in a shuffled order, so that paths and cases
+/// see the same load on the machine and the same cache state; each heavy
+/// case then runs alone, alternating the paths.
 async fn latency_pass(clients: &Clients, cases: &[Case], budget: &Budget) -> (ByCase, ByCase) {
     const PATHS: [Path; 2] = [Path::Grpc, Path::InProcess];
     let mut clients = clients.clone();
@@ -376,16 +377,23 @@ async fn latency_pass(clients: &Clients, cases: &[Case], budget: &Budget) -> (By
     }
     let light: Vec<usize> = (0..cases.len()).filter(|i| !cases[*i].heavy).collect();
     let heavy: Vec<usize> = (0..cases.len()).filter(|i| cases[*i].heavy).collect();
+    // Every light case by both paths, once per round, in a new order each
+    // round: what ran just before a call (and what it left in the caches)
+    // is then the same for every case on average.
+    let mut calls: Vec<(usize, usize)> =
+        (0..PATHS.len()).flat_map(|p| light.iter().map(move |&i| (p, i))).collect();
+    let mut rng = SplitMix::new(u64::MAX);
     for round in 0..budget.calls + budget.calls / 20 {
         // The first rounds warm up.
         let timed = round >= budget.calls / 20;
-        for (path, by_case) in PATHS.iter().zip(out.iter_mut()) {
-            for &i in &light {
-                let start = Instant::now();
-                call(&mut clients, &cases[i].call, *path).await;
-                if timed {
-                    by_case[i].sorted.push(start.elapsed());
-                }
+        for k in (1..calls.len()).rev() {
+            calls.swap(k, rng.below(k as u64 + 1) as usize);
+        }
+        for &(p, i) in &calls {
+            let start = Instant::now();
+            call(&mut clients, &cases[i].call, PATHS[p]).await;
+            if timed {
+                out[p][i].sorted.push(start.elapsed());
             }
         }
     }
