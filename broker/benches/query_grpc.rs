@@ -7,9 +7,10 @@
 //! - criterion, one benchmark per case (means and confidence intervals);
 //! - a latency pass that times single calls and prints p50 and p99, since
 //!   the target (selective query within 2x of the empty call) is about p50.
-//!   The cheap cases are called in turn (empty, selective, ...) so that
-//!   noise from other work on the machine hits them alike; the full scan
-//!   runs alone afterwards, as it evicts the caches the others rely on.
+//!   The cheap cases are called in rounds, in a shuffled order, over gRPC
+//!   and by calling `Trader::query` in process, so that noise from other
+//!   work on the machine hits them alike; the full scan runs alone
+//!   afterwards, as it evicts the caches the others rely on.
 //!
 //! Full run: `cargo bench -p bourse-broker --bench query_grpc`.
 //! Quick run (every case once, a few hundred offers): add `-- --test`, or
@@ -325,9 +326,9 @@ impl Latencies {
 }
 
 /// The benchmark filter given on the command line (criterion takes it as a
-/// regular expression; here a plain substring of `case/offers` is enough to
-/// skip sizes and cases in the latency pass, which always keeps the empty
-/// call for the ratio).
+/// regular expression; here substrings of `case/offers` separated by `|`
+/// are enough to skip sizes and cases in the latency pass, which always
+/// keeps the empty call for the ratio).
 struct Filter(Option<String>);
 
 impl Filter {
@@ -338,7 +339,8 @@ impl Filter {
     }
 
     fn matches(&self, case: &str, n_offers: u64) -> bool {
-        self.0.as_ref().is_none_or(|text| format!("query_grpc/{case}/{n_offers}").contains(text.as_str()))
+        let id = format!("query_grpc/{case}/{n_offers}");
+        self.0.as_ref().is_none_or(|text| text.split('|').any(|part| id.contains(part)))
     }
 
     fn matches_size(&self, n_offers: u64) -> bool {
@@ -356,41 +358,62 @@ struct Budget {
     heavy_min_calls: usize,
 }
 
-/// Times single calls: the light cases in turn, then each heavy case alone.
-async fn latency_pass(clients: &Clients, cases: &[Case], budget: &Budget, path: Path) -> Vec<Latencies> {
+/// Latencies of every case by one path.
+type ByCase = Vec<Latencies>;
+
+/// Times single calls over gRPC and in process. Each round calls every
+/// light case by both paths in a shuffled order, so that paths and cases
+/// see the same load on the machine and the same cache state; each heavy
+/// case then runs alone, alternating the paths.
+async fn latency_pass(clients: &Clients, cases: &[Case], budget: &Budget) -> (ByCase, ByCase) {
+    const PATHS: [Path; 2] = [Path::Grpc, Path::InProcess];
     let mut clients = clients.clone();
-    let mut out: Vec<Latencies> = Vec::with_capacity(cases.len());
-    for case in cases {
-        let reply = call(&mut clients, &case.call, path).await;
-        out.push(Latencies { sorted: Vec::with_capacity(budget.calls), reply });
-    }
-    // Warm-up.
-    for _ in 0..budget.calls / 20 {
-        for case in cases.iter().filter(|c| !c.heavy) {
-            call(&mut clients, &case.call, path).await;
+    let mut out: [ByCase; 2] = [Vec::new(), Vec::new()];
+    for (path, by_case) in PATHS.iter().zip(out.iter_mut()) {
+        for case in cases {
+            let reply = call(&mut clients, &case.call, *path).await;
+            by_case.push(Latencies { sorted: Vec::with_capacity(budget.calls), reply });
         }
     }
-    for _ in 0..budget.calls {
-        for (case, latencies) in cases.iter().zip(out.iter_mut()).filter(|(c, _)| !c.heavy) {
+    let light: Vec<usize> = (0..cases.len()).filter(|i| !cases[*i].heavy).collect();
+    let heavy: Vec<usize> = (0..cases.len()).filter(|i| cases[*i].heavy).collect();
+    // Every light case by both paths, once per round, in a new order each
+    // round: what ran just before a call (and what it left in the caches)
+    // is then the same for every case on average.
+    let mut calls: Vec<(usize, usize)> =
+        (0..PATHS.len()).flat_map(|p| light.iter().map(move |&i| (p, i))).collect();
+    let mut rng = SplitMix::new(u64::MAX);
+    for round in 0..budget.calls + budget.calls / 20 {
+        // The first rounds warm up.
+        let timed = round >= budget.calls / 20;
+        for k in (1..calls.len()).rev() {
+            calls.swap(k, rng.below(k as u64 + 1) as usize);
+        }
+        for &(p, i) in &calls {
             let start = Instant::now();
-            call(&mut clients, &case.call, path).await;
-            latencies.sorted.push(start.elapsed());
+            call(&mut clients, &cases[i].call, PATHS[p]).await;
+            if timed {
+                out[p][i].sorted.push(start.elapsed());
+            }
         }
     }
-    for (case, latencies) in cases.iter().zip(out.iter_mut()).filter(|(c, _)| c.heavy) {
+    for &i in &heavy {
         let began = Instant::now();
-        while latencies.sorted.len() < budget.calls
-            && (latencies.sorted.len() < budget.heavy_min_calls || began.elapsed() < budget.heavy_time)
+        while out[0][i].sorted.len() < budget.calls
+            && (out[0][i].sorted.len() < budget.heavy_min_calls || began.elapsed() < budget.heavy_time)
         {
-            let start = Instant::now();
-            call(&mut clients, &case.call, path).await;
-            latencies.sorted.push(start.elapsed());
+            for (path, by_case) in PATHS.iter().zip(out.iter_mut()) {
+                let start = Instant::now();
+                call(&mut clients, &cases[i].call, *path).await;
+                by_case[i].sorted.push(start.elapsed());
+            }
         }
     }
-    for latencies in &mut out {
+    for latencies in out.iter_mut().flatten() {
         latencies.sorted.sort_unstable();
     }
-    out
+    let [grpc, in_process] = out;
+    (grpc, in_process)
 }
 
 fn micros(d: Duration) -> String {
@@ -491,8 +514,7 @@ fn bench_size(
         });
     }
 
-    let grpc = runtime.block_on(latency_pass(&clients, &cases, budget, Path::Grpc));
-    let in_process = runtime.block_on(latency_pass(&clients, &cases, budget, Path::InProcess));
+    let (grpc, in_process) = runtime.block_on(latency_pass(&clients, &cases, budget));
     print_table(n_offers, &cases, &grpc, &in_process);
     drop(clients);
     runtime.block_on(broker.shutdown()).expect("broker stops");

@@ -167,6 +167,11 @@ pub(crate) fn desired_values(candidate: &Candidate, desired: &Desired) -> Vec<(A
 
 /// The dynamic properties of `offer` among `refs` or the desired ones.
 fn dynamic_needs(offer: &Offer, refs: &[PropId], desired: &Desired) -> Vec<PropId> {
+    // Most offers have no dynamic property: answer from the offer's flag
+    // rather than walk its properties, which are likely not in cache.
+    if !offer.has_dynamic {
+        return Vec::new();
+    }
     offer
         .props
         .iter()
