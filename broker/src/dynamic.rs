@@ -317,14 +317,6 @@ impl Evaluators {
         self.backoff.retain(|_, b| b.until_ms + BACKOFF_MAX_MS > now_ms);
     }
 
-    /// Forgets everything about an offer that is gone.
-    pub fn forget_offer(&self, offer: &Offer) {
-        for prop in &offer.props {
-            if matches!(prop.value, PropValue::Dynamic(_)) {
-                self.cache.remove(&(offer.id.clone(), prop.id));
-            }
-        }
-    }
 }
 
 /// An offer with the dynamic values evaluated for one query: what the

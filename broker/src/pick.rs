@@ -90,13 +90,6 @@ impl Reservations {
         self.lock().retain(|_, r| r.expires_ms > now_ms);
     }
 
-    /// Reservations still counted against an offer.
-    pub fn counted_for(&self, offer_id: &str, now_ms: u64) -> usize {
-        self.lock()
-            .values()
-            .filter(|r| r.stage == Stage::Counted && r.expires_ms > now_ms && &*r.offer_id == offer_id)
-            .count()
-    }
 
     pub fn len(&self) -> usize {
         self.lock().len()

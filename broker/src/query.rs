@@ -35,6 +35,17 @@ pub enum Desired {
     Named(Vec<(PropId, Arc<str>)>),
 }
 
+impl Desired {
+    /// Whether the reply carries property `id`.
+    pub fn wants(&self, id: PropId) -> bool {
+        match self {
+            Desired::All => true,
+            Desired::None => false,
+            Desired::Named(list) => list.iter().any(|(want, _)| *want == id),
+        }
+    }
+}
+
 /// Desired properties as asked for, before checking.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DesiredSpec {
@@ -142,11 +153,6 @@ fn resolve_desired(spec: DesiredSpec, names: &PropNames) -> Result<Desired, Trad
 /// property order. Dynamic properties come from the evaluated values; one
 /// that could not be evaluated is left out.
 pub(crate) fn desired_values(candidate: &Candidate, desired: &Desired) -> Vec<(Arc<str>, Value)> {
-    let wanted = |id: PropId| match desired {
-        Desired::None => false,
-        Desired::All => true,
-        Desired::Named(list) => list.iter().any(|(want, _)| *want == id),
-    };
     if matches!(desired, Desired::None) {
         return Vec::new();
     }
@@ -154,7 +160,7 @@ pub(crate) fn desired_values(candidate: &Candidate, desired: &Desired) -> Vec<(A
         .offer
         .props
         .iter()
-        .filter(|p| wanted(p.id))
+        .filter(|p| desired.wants(p.id))
         .filter_map(|p| {
             let value = match &p.value {
                 PropValue::Static(value) => value.clone(),
@@ -176,14 +182,7 @@ fn dynamic_needs(offer: &Offer, refs: &[PropId], desired: &Desired) -> Vec<PropI
         .props
         .iter()
         .filter(|p| matches!(p.value, PropValue::Dynamic(_)))
-        .filter(|p| {
-            refs.contains(&p.id)
-                || match desired {
-                    Desired::All => true,
-                    Desired::None => false,
-                    Desired::Named(list) => list.iter().any(|(id, _)| *id == p.id),
-                }
-        })
+        .filter(|p| refs.contains(&p.id) || desired.wants(p.id))
         .map(|p| p.id)
         .collect()
 }

@@ -156,7 +156,8 @@ fn remove_sorted(list: &mut Vec<u64>, seq: u64) {
 
 #[derive(Default)]
 pub struct OfferStore {
-    by_id: HashMap<Arc<str>, Arc<Offer>>,
+    /// Ordered by id, so that listing pages through it by range.
+    by_id: BTreeMap<Arc<str>, Arc<Offer>>,
     by_seq: BTreeMap<u64, Arc<Offer>>,
     by_type: HashMap<TypeId, Vec<u64>>,
     eq_index: HashMap<PropId, HashMap<IndexKey, Vec<u64>>>,
@@ -319,9 +320,7 @@ impl OfferStore {
 
     /// Offers with ids after `after`, in id order, for paged listing.
     pub fn ids_after<'a>(&'a self, after: &'a str) -> impl Iterator<Item = &'a Arc<Offer>> + 'a {
-        let mut ids: Vec<&Arc<Offer>> = self.by_id.values().filter(move |o| &*o.id > after).collect();
-        ids.sort_by(|a, b| a.id.cmp(&b.id));
-        ids.into_iter()
+        self.by_id.range::<str, _>((Bound::Excluded(after), Bound::Unbounded)).map(|(_, offer)| offer)
     }
 
     /// Number of offers of a type.

@@ -277,3 +277,25 @@ async fn permanent_offers_and_types_survive_a_restart() {
     drop(trader);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn listing_pages_through_every_offer_in_id_order() {
+    let trader = setup().await;
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        ids.push(export(&trader, "Server", server(&format!("h{i}"), 5, 0.5), 0).await);
+    }
+    ids.sort();
+    let mut listed = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = trader.list_offers(&after, 10, None);
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().expect("non-empty page").id.to_string();
+        listed.extend(page.iter().map(|o| o.id.to_string()));
+    }
+    assert_eq!(listed, ids);
+    assert_eq!(trader.list_offers("", 100, Some("Media")).len(), 0, "type filter");
+}
