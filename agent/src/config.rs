@@ -19,7 +19,8 @@ use crate::template::UrlTemplate;
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    /// Broker address, `host:port` or `http://host:port`.
+    /// Broker address, `host:port` or `http://host:port`. Without it the
+    /// broker is found by mDNS (unless `[mdns] enabled = false`).
     pub broker: Option<String>,
     /// Lease asked for the offer, in seconds.
     pub lease_seconds: Option<u64>,
@@ -37,6 +38,20 @@ pub struct RawConfig {
     pub evaluator: RawEvaluator,
     pub health: Option<RawHealth>,
     pub simulate: Option<Simulate>,
+    #[serde(default)]
+    pub mdns: RawMdns,
+}
+
+/// `[mdns]`: finding the broker when no address is configured.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMdns {
+    /// Look for the broker by mDNS when no address is given (default true;
+    /// false uses 127.0.0.1:7300).
+    pub enabled: Option<bool>,
+    /// Accept only the broker with this id (its TXT `id`), when several
+    /// answer on the link.
+    pub broker_id: Option<String>,
 }
 
 /// `[server]`: what the offer says about the machine and its capacity.
@@ -119,6 +134,10 @@ pub struct Simulate {
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub broker: Option<String>,
+    /// Do not look for the broker by mDNS.
+    pub no_mdns: bool,
+    /// UDP port for mDNS (tests; default 5353).
+    pub mdns_port: Option<u16>,
     pub listen: Option<String>,
     pub advertise: Option<String>,
     pub media_dir: Option<PathBuf>,
@@ -148,11 +167,33 @@ pub struct Health {
     pub rise: u32,
 }
 
+/// Where the broker is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerAddress {
+    /// Configured: its gRPC endpoint, `http://host:port`.
+    Fixed(String),
+    /// Found by mDNS when the agent starts.
+    Discover {
+        /// UDP port for mDNS, 5353 but in tests.
+        mdns_port: u16,
+        /// Accept only the broker with this id.
+        broker_id: Option<String>,
+    },
+}
+
+impl std::fmt::Display for BrokerAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BrokerAddress::Fixed(endpoint) => f.write_str(endpoint),
+            BrokerAddress::Discover { .. } => f.write_str("(found by mDNS)"),
+        }
+    }
+}
+
 /// The validated configuration the agent runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// gRPC endpoint of the broker, `http://host:port`.
-    pub broker: String,
+    pub broker: BrokerAddress,
     pub lease: Duration,
     pub interval: Duration,
     pub max_age: Duration,
@@ -278,8 +319,20 @@ fn non_empty(field: &'static str, value: Option<String>) -> Result<Option<String
 impl Config {
     /// Merges file < overrides and validates.
     pub fn build(raw: RawConfig, overrides: Overrides) -> Result<Config, ConfigError> {
-        let broker =
-            broker_endpoint(overrides.broker.as_deref().or(raw.broker.as_deref()).unwrap_or(DEFAULT_BROKER))?;
+        let broker = match overrides.broker.as_deref().or(raw.broker.as_deref()) {
+            Some(text) => BrokerAddress::Fixed(broker_endpoint(text)?),
+            None if overrides.no_mdns || raw.mdns.enabled == Some(false) => {
+                BrokerAddress::Fixed(broker_endpoint(DEFAULT_BROKER)?)
+            }
+            None => BrokerAddress::Discover {
+                mdns_port: match overrides.mdns_port {
+                    Some(0) => return Err(invalid("mdns_port", "must not be 0")),
+                    Some(port) => port,
+                    None => bourse_proto::discovery::MDNS_PORT,
+                },
+                broker_id: non_empty("mdns.broker_id", raw.mdns.broker_id)?,
+            },
+        };
 
         let lease_seconds = overrides.lease_seconds.or(raw.lease_seconds).unwrap_or(DEFAULT_LEASE_SECONDS);
         if !(1..=86_400).contains(&lease_seconds) {
@@ -534,7 +587,7 @@ mod tests {
     #[test]
     fn minimal_config_gets_defaults() {
         let config = build(&minimal()).expect("valid");
-        assert_eq!(config.broker, "http://127.0.0.1:7300");
+        assert_eq!(config.broker, BrokerAddress::Discover { mdns_port: 5353, broker_id: None });
         assert_eq!(config.lease, Duration::from_secs(10));
         assert_eq!(config.interval, Duration::from_millis(2000));
         assert_eq!(config.max_age, config.interval);
@@ -548,6 +601,25 @@ mod tests {
     }
 
     #[test]
+    fn an_explicit_broker_wins_over_discovery() {
+        let fixed = BrokerAddress::Fixed("http://127.0.0.1:7300".into());
+        let text = format!("[mdns]\nenabled = false\n{}", minimal());
+        assert_eq!(build(&text).expect("valid").broker, fixed);
+        let over = Overrides { no_mdns: true, ..Overrides::default() };
+        assert_eq!(Config::build(parse(&minimal()).unwrap(), over).unwrap().broker, fixed);
+
+        let text = format!("broker = '10.0.0.1:7300'\n[mdns]\nbroker_id = 'b1'\n{}", minimal());
+        assert_eq!(build(&text).expect("valid").broker, BrokerAddress::Fixed("http://10.0.0.1:7300".into()));
+        let text = format!("[mdns]\nbroker_id = 'b1'\n{}", minimal());
+        let over = Overrides { mdns_port: Some(5454), ..Overrides::default() };
+        assert_eq!(
+            Config::build(parse(&text).unwrap(), over).unwrap().broker,
+            BrokerAddress::Discover { mdns_port: 5454, broker_id: Some("b1".into()) }
+        );
+        assert_eq!(field_of(&format!("[mdns]\nbroker_id = ' '\n{}", minimal())), "mdns.broker_id");
+    }
+
+    #[test]
     fn flags_win_over_the_file() {
         let text = format!("broker = '10.0.0.1:7300'\n{}", minimal());
         let over = Overrides {
@@ -558,7 +630,7 @@ mod tests {
             ..Overrides::default()
         };
         let config = Config::build(parse(&text).unwrap(), over).unwrap();
-        assert_eq!(config.broker, "http://127.0.0.1:9");
+        assert_eq!(config.broker, BrokerAddress::Fixed("http://127.0.0.1:9".into()));
         assert_eq!(config.host, "m2");
         assert_eq!(config.lease, Duration::from_secs(3));
         assert_eq!(config.listen.port(), 7401);

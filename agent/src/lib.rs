@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, Scanner, UrlSettings};
-pub use crate::config::{Config, ConfigError};
+pub use crate::config::{BrokerAddress, Config, ConfigError};
 use crate::eval::{EvalService, OfferIds};
 use crate::exporter::Exporter;
 use crate::measure::{Sample, Sampler, SamplerThread};
@@ -44,6 +44,8 @@ use crate::offer::OfferSpec;
 pub enum AgentEvent {
     /// The callback service is serving on this address.
     Listening { addr: SocketAddr, evaluator: String },
+    /// mDNS found the broker (only when no address was configured).
+    BrokerFound { endpoint: String, id: String },
     /// The broker accepted an export (first, or again after it forgot).
     Exported { id: String },
     /// A catalog change reached the broker.
@@ -174,20 +176,47 @@ pub async fn start(config: Config) -> Result<RunningAgent, StartError> {
 
     let (events_tx, events) = mpsc::unbounded_channel();
     let _ = events_tx.send(AgentEvent::Listening { addr: evaluator_addr, evaluator: evaluator_url.clone() });
-    let client = exporter::register_client(&config.broker, config.lease)
-        .map_err(|e| StartError::Broker(e.to_string()))?;
     let (current_tx, offer) = watch::channel(None);
-    let exporter = Exporter {
+    let spec = OfferSpec::new(&config, &evaluator_url);
+    let catalog = catalog_rx.clone();
+    let make_exporter = move |client| Exporter {
         client,
-        spec: OfferSpec::new(&config, &evaluator_url),
-        catalog: catalog_rx.clone(),
+        spec,
+        catalog,
         media_up,
         offers,
         current: current_tx,
         events: events_tx,
         withdraw_grace: WITHDRAW_GRACE,
     };
-    let exporter = tokio::spawn(exporter.run(stop_exporter.clone()));
+    let lease = config.lease;
+    let exporter = match config.broker.clone() {
+        BrokerAddress::Fixed(endpoint) => {
+            let client =
+                exporter::register_client(&endpoint, lease).map_err(|e| StartError::Broker(e.to_string()))?;
+            tokio::spawn(make_exporter(client).run(stop_exporter.clone()))
+        }
+        BrokerAddress::Discover { mdns_port, broker_id } => {
+            let stop = stop_exporter.clone();
+            tokio::spawn(async move {
+                let options =
+                    bourse_proto::discovery::Discover { mdns_port, id: broker_id, ..Default::default() };
+                let Some(found) = find_broker(options, &stop).await else { return };
+                match exporter::register_client(&found.endpoint, lease) {
+                    Ok(client) => {
+                        let exporter = make_exporter(client);
+                        let _ = exporter
+                            .events
+                            .send(AgentEvent::BrokerFound { endpoint: found.endpoint, id: found.id });
+                        exporter.run(stop).await;
+                    }
+                    Err(err) => {
+                        tracing::error!(endpoint = %found.endpoint, error = %err, "the broker found by mDNS is unusable")
+                    }
+                }
+            })
+        }
+    };
     tracing::info!(evaluator = %evaluator_url, broker = %config.broker, "bourse-agent running");
 
     Ok(RunningAgent {
@@ -204,6 +233,49 @@ pub async fn start(config: Config) -> Result<RunningAgent, StartError> {
         _media_up: media_up_tx,
         sampler,
     })
+}
+
+/// Looks for the broker by mDNS until one answers or `stop`: says so
+/// clearly if none answers within the first few seconds, then keeps
+/// looking (a broker may start after its agents).
+async fn find_broker(
+    mut options: bourse_proto::discovery::Discover,
+    stop: &CancellationToken,
+) -> Option<bourse_proto::discovery::Found> {
+    use bourse_proto::discovery::{self, DiscoveryError};
+    let mut attempts = 0u32;
+    loop {
+        let result = tokio::select! {
+            _ = stop.cancelled() => return None,
+            result = discovery::discover(&options) => result,
+        };
+        match result {
+            Ok(found) => {
+                tracing::info!(broker = %found.endpoint, id = %found.id, name = %found.fullname, "found the broker by mDNS");
+                return Some(found);
+            }
+            Err(DiscoveryError::NothingAnswered(waited)) => {
+                attempts += 1;
+                if attempts == 1 {
+                    tracing::warn!(
+                        waited = ?waited,
+                        "no broker answered on mDNS ({}); still looking. Set `broker` in the config, \
+                         BOURSE_BROKER or --broker to give its address",
+                        discovery::SERVICE_TYPE
+                    );
+                }
+                // Browse longer once the quick start has failed.
+                options.timeout = Duration::from_secs(15);
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot look for the broker by mDNS; retrying in 5 s");
+                tokio::select! {
+                    _ = stop.cancelled() => return None,
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+            }
+        }
+    }
 }
 
 /// Serves the callback service and gRPC health until `stop`.

@@ -21,9 +21,16 @@ struct Cli {
     /// Config file (TOML); see deploy/agent.toml.
     #[arg(long, short, env = "BOURSE_AGENT_CONFIG")]
     config: PathBuf,
-    /// Broker address, host:port or http://host:port [default: 127.0.0.1:7300].
+    /// Broker address, host:port or http://host:port [default: found by
+    /// mDNS; with --no-mdns, 127.0.0.1:7300].
     #[arg(long, env = "BOURSE_BROKER")]
     broker: Option<String>,
+    /// Do not look for the broker by mDNS when no address is given.
+    #[arg(long, env = "BOURSE_NO_MDNS")]
+    no_mdns: bool,
+    /// UDP port for mDNS; all sides must agree (for tests) [default: 5353].
+    #[arg(long, env = "BOURSE_MDNS_PORT", hide = true)]
+    mdns_port: Option<u16>,
     /// Address of the callback service; port 0 picks a free port [default: 127.0.0.1:0].
     #[arg(long, env = "BOURSE_AGENT_LISTEN")]
     listen: Option<String>,
@@ -90,6 +97,8 @@ fn load_config(cli: &Cli) -> Result<Config, config::ConfigError> {
     let raw = config::read_file(&cli.config)?;
     let overrides = Overrides {
         broker: cli.broker.clone(),
+        no_mdns: cli.no_mdns,
+        mdns_port: cli.mdns_port,
         listen: cli.listen.clone(),
         advertise: cli.advertise.clone(),
         media_dir: cli.media_dir.clone(),
@@ -107,6 +116,7 @@ fn print_event(event: &AgentEvent) {
     match event {
         AgentEvent::Listening { addr, .. } => println!("evaluator listening on {addr}"),
         AgentEvent::Exported { id } => println!("exported offer {id}"),
+        AgentEvent::BrokerFound { endpoint, id } => println!("found broker {id} at {endpoint}"),
         AgentEvent::CatalogUpdated { .. } | AgentEvent::Withdrawn { .. } => {}
     }
 }

@@ -52,6 +52,7 @@ async fn start_broker(listen: SocketAddr) -> Result<RunningBroker> {
         type_files: vec![],
         sweep_interval: Duration::from_millis(50),
         settings: bourse_broker::policy::Settings::default(),
+        mdns: None,
     };
     bourse_broker::start(&config).await
 }

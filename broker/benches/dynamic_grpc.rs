@@ -87,6 +87,7 @@ async fn setup() -> Setup {
         type_files: vec![],
         sweep_interval: Duration::from_millis(250),
         settings: Settings::default(),
+        mdns: None,
     };
     let broker = bourse_broker::start(&config).await.expect("broker");
     let channel = Channel::from_shared(format!("http://{}", broker.addr)).expect("uri").tcp_nodelay(true).connect().await.expect("connect");

@@ -259,6 +259,7 @@ impl Fleet {
             type_files: vec![],
             sweep_interval: Duration::from_millis(250),
             settings: Settings::default(),
+            mdns: None,
         };
         let broker = bourse_broker::start(&config).await.context("starting the broker")?;
         let channel = Channel::from_shared(format!("http://{}", broker.addr))?.connect().await?;

@@ -482,6 +482,7 @@ fn bench_size(
         type_files: vec![],
         sweep_interval: Duration::from_millis(250),
         settings,
+        mdns: None,
     };
     let broker = runtime.block_on(bourse_broker::start(&config)).expect("broker starts");
     let channel = runtime.block_on(connect(broker.addr));

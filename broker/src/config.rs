@@ -24,6 +24,21 @@ pub struct RawConfig {
     pub sweep_interval_ms: Option<u64>,
     #[serde(default)]
     pub policies: Option<Settings>,
+    #[serde(default)]
+    pub mdns: RawMdns,
+}
+
+/// `[mdns]`: the broker's announcement on the local network.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMdns {
+    /// Announce `_bourse._tcp.local.` (default true).
+    pub enabled: Option<bool>,
+    /// Instance name shown to browsers (default `bourse-<id>`).
+    pub instance: Option<String>,
+    /// The broker id in the TXT record (default: generated once and kept
+    /// in the data directory).
+    pub id: Option<String>,
 }
 
 /// Values given on the command line or in the environment.
@@ -33,6 +48,10 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub in_memory: bool,
     pub type_files: Vec<PathBuf>,
+    /// Do not announce the broker over mDNS.
+    pub no_mdns: bool,
+    /// UDP port for mDNS (tests; default 5353).
+    pub mdns_port: Option<u16>,
 }
 
 /// The validated configuration the broker runs with.
@@ -44,6 +63,21 @@ pub struct Config {
     pub type_files: Vec<PathBuf>,
     pub sweep_interval: Duration,
     pub settings: Settings,
+    /// `None`: not announced over mDNS.
+    pub mdns: Option<Mdns>,
+}
+
+/// How the broker announces itself over mDNS (see
+/// [`bourse_proto::discovery`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mdns {
+    /// `None`: `bourse-<id>`.
+    pub instance: Option<String>,
+    /// `None`: generated once and kept in the data directory (in memory:
+    /// a new one per run).
+    pub id: Option<String>,
+    /// UDP port for mDNS, 5353 but in tests.
+    pub port: u16,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7300";
@@ -60,14 +94,16 @@ pub enum ConfigError {
     SweepInterval,
     #[error("policies: {0}")]
     Policies(String),
+    #[error("mdns.{field}: {reason}")]
+    Mdns { field: &'static str, reason: String },
     #[error("no data directory: set --data-dir or BOURSE_DATA_DIR (or HOME), or run with --in-memory")]
     NoDataDir,
 }
 
 /// Reads a config file.
 pub fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })
 }
 
@@ -76,7 +112,9 @@ fn default_data_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir).join("bourse"));
     }
-    std::env::var_os("HOME").filter(|d| !d.is_empty()).map(|home| PathBuf::from(home).join(".local/share/bourse"))
+    std::env::var_os("HOME")
+        .filter(|d| !d.is_empty())
+        .map(|home| PathBuf::from(home).join(".local/share/bourse"))
 }
 
 impl Config {
@@ -88,7 +126,13 @@ impl Config {
         let data_dir = if in_memory {
             None
         } else {
-            Some(overrides.data_dir.or(raw.data_dir).or_else(default_data_dir).ok_or(ConfigError::NoDataDir)?)
+            Some(
+                overrides
+                    .data_dir
+                    .or(raw.data_dir)
+                    .or_else(default_data_dir)
+                    .ok_or(ConfigError::NoDataDir)?,
+            )
         };
         let sweep_ms = raw.sweep_interval_ms.unwrap_or(250);
         if !(10..=60_000).contains(&sweep_ms) {
@@ -96,10 +140,43 @@ impl Config {
         }
         let settings = raw.policies.unwrap_or_default();
         settings.validate().map_err(|e| ConfigError::Policies(e.to_string()))?;
+        let mdns = build_mdns(raw.mdns, overrides.no_mdns, overrides.mdns_port)?;
         let mut type_files = raw.type_files;
         type_files.extend(overrides.type_files);
-        Ok(Config { listen, data_dir, type_files, sweep_interval: Duration::from_millis(sweep_ms), settings })
+        Ok(Config {
+            listen,
+            data_dir,
+            type_files,
+            sweep_interval: Duration::from_millis(sweep_ms),
+            settings,
+            mdns,
+        })
     }
+}
+
+fn build_mdns(raw: RawMdns, no_mdns: bool, mdns_port: Option<u16>) -> Result<Option<Mdns>, ConfigError> {
+    if no_mdns || raw.enabled == Some(false) {
+        return Ok(None);
+    }
+    let bad = |field, reason: &str| ConfigError::Mdns { field, reason: reason.to_string() };
+    if let Some(instance) = &raw.instance
+        && (instance.trim().is_empty() || instance.len() > 63)
+    {
+        // RFC 6763 §4.1.1: an instance name is one DNS label, at most 63 bytes.
+        return Err(bad("instance", "must be 1 to 63 bytes"));
+    }
+    if let Some(id) = &raw.id
+        && (id.is_empty()
+            || id.len() > 64
+            || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    {
+        return Err(bad("id", "must be 1 to 64 letters, digits, '-' or '_'"));
+    }
+    let port = mdns_port.unwrap_or(bourse_proto::discovery::MDNS_PORT);
+    if port == 0 {
+        return Err(bad("port", "must not be 0"));
+    }
+    Ok(Some(Mdns { instance: raw.instance, id: raw.id, port }))
 }
 
 #[cfg(test)]
@@ -126,8 +203,28 @@ mod tests {
         let raw: RawConfig = toml::from_str("listen = 'nowhere'\nin_memory = true").expect("parses");
         assert!(matches!(Config::build(raw, Overrides::default()), Err(ConfigError::Listen(_))));
         let raw: RawConfig =
-            toml::from_str("in_memory = true\n[policies]\ndef_match_card = 10\nmax_match_card = 5").expect("parses");
+            toml::from_str("in_memory = true\n[policies]\ndef_match_card = 10\nmax_match_card = 5")
+                .expect("parses");
         let err = Config::build(raw, Overrides::default()).expect_err("def > max");
         assert!(err.to_string().contains("def_match_card"), "{err}");
+    }
+
+    #[test]
+    fn mdns_is_on_unless_switched_off() {
+        let raw: RawConfig = toml::from_str("in_memory = true").expect("parses");
+        let config = Config::build(raw, Overrides::default()).expect("valid");
+        assert_eq!(config.mdns, Some(Mdns { instance: None, id: None, port: 5353 }));
+
+        let raw: RawConfig = toml::from_str("in_memory = true\n[mdns]\nenabled = false").expect("parses");
+        assert_eq!(Config::build(raw, Overrides::default()).expect("valid").mdns, None);
+        let raw: RawConfig = toml::from_str("in_memory = true").expect("parses");
+        let over = Overrides { no_mdns: true, ..Overrides::default() };
+        assert_eq!(Config::build(raw, over).expect("valid").mdns, None);
+
+        let raw: RawConfig = toml::from_str("in_memory = true\n[mdns]\nid = 'a b'").expect("parses");
+        let err = Config::build(raw, Overrides::default()).expect_err("bad id");
+        assert!(err.to_string().starts_with("mdns.id: "), "{err}");
+        let err = toml::from_str::<RawConfig>("[mdns]\nenable = true").expect_err("unknown key");
+        assert!(err.to_string().contains("enable"), "{err}");
     }
 }

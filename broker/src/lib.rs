@@ -24,8 +24,11 @@ pub mod types;
 pub mod value;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
+use bourse_proto::discovery::{Advertise, Advertisement};
 pub use config::Config;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -36,15 +39,35 @@ pub struct RunningBroker {
     /// The address it listens on (with the real port when 0 was asked).
     pub addr: SocketAddr,
     pub trader: Arc<Trader>,
+    /// The broker's id (the TXT `id` of its mDNS announcement).
+    pub id: String,
+    /// The mDNS announcement, when the config asks for one.
+    advertisement: Option<Advertisement>,
     stop: CancellationToken,
     task: JoinHandle<Result<(), server::ServeError>>,
 }
 
 impl RunningBroker {
-    /// Stops accepting, drains connections and waits for the server to end.
-    pub async fn shutdown(self) -> Result<(), server::ServeError> {
+    /// Withdraws the mDNS announcement, stops accepting, drains
+    /// connections and waits for the server to end.
+    pub async fn shutdown(mut self) -> Result<(), server::ServeError> {
+        self.withdraw_advertisement().await;
         self.stop.cancel();
         self.task.await.unwrap_or(Ok(()))
+    }
+
+    /// Sends the mDNS goodbye (browsers forget the broker at once) and
+    /// stops answering; the gRPC server keeps serving.
+    pub async fn withdraw_advertisement(&mut self) {
+        if let Some(ad) = self.advertisement.take() {
+            ad.withdraw(Duration::from_secs(1)).await;
+            tracing::info!("mDNS announcement withdrawn");
+        }
+    }
+
+    /// The DNS-SD name announced, when the broker is announced.
+    pub fn advertised_name(&self) -> Option<&str> {
+        self.advertisement.as_ref().map(Advertisement::fullname)
     }
 
     /// Requests a stop without waiting.
@@ -70,8 +93,11 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningBroker> {
     let mut decls = bourse_proto::typefile::parse(bourse_proto::typefile::MEDIA_SERVER_TYPES)
         .context("built-in type file")?;
     for path in &config.type_files {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading type file {}", path.display()))?;
-        decls.extend(bourse_proto::typefile::parse(&text).with_context(|| format!("type file {}", path.display()))?);
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading type file {}", path.display()))?;
+        decls.extend(
+            bourse_proto::typefile::parse(&text).with_context(|| format!("type file {}", path.display()))?,
+        );
     }
     let decls = decls
         .into_iter()
@@ -89,5 +115,57 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningBroker> {
     let stop = CancellationToken::new();
     let options = server::ServeOptions { sweep_interval: config.sweep_interval };
     let task = tokio::spawn(server::serve(listener, trader.clone(), options, stop.clone().cancelled_owned()));
-    Ok(RunningBroker { addr, trader, stop, task })
+    let id = match config.mdns.as_ref().and_then(|m| m.id.clone()) {
+        Some(id) => id,
+        None => broker_id(config.data_dir.as_deref())?,
+    };
+    let advertisement = match &config.mdns {
+        Some(mdns) => {
+            let ad = Advertise {
+                listen: addr,
+                id: id.clone(),
+                instance: mdns.instance.clone().unwrap_or_else(|| format!("bourse-{id}")),
+                tls: false,
+                mdns_port: mdns.port,
+            };
+            match Advertisement::start(&ad) {
+                Ok(ad) => {
+                    tracing::info!(name = ad.fullname(), %addr, "announced over mDNS");
+                    Some(ad)
+                }
+                // The broker serves without it: clients can still be given
+                // the address.
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot announce over mDNS; clients need the address");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    Ok(RunningBroker { addr, trader, id, advertisement, stop, task })
+}
+
+/// The file in the data directory that keeps the broker's id.
+const ID_FILE: &str = "broker-id";
+
+/// The broker's id: kept in the data directory once made, so that clients
+/// see the same broker after a restart; in memory, new for each run.
+fn broker_id(data_dir: Option<&Path>) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let fresh = || format!("{:016x}", rand::random::<u64>());
+    let Some(dir) = data_dir else { return Ok(fresh()) };
+    let path = dir.join(ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => Ok(text.trim().to_string()),
+        Ok(_) => write_id(&path, fresh()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => write_id(&path, fresh()),
+        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn write_id(path: &Path, id: String) -> anyhow::Result<String> {
+    use anyhow::Context;
+    std::fs::write(path, format!("{id}\n")).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
 }

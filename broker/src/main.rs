@@ -30,6 +30,12 @@ struct Cli {
     /// Extra service-type file to load at start (repeatable).
     #[arg(long = "types", value_name = "FILE")]
     type_files: Vec<PathBuf>,
+    /// Do not announce the broker over mDNS (_bourse._tcp.local.).
+    #[arg(long, env = "BOURSE_NO_MDNS")]
+    no_mdns: bool,
+    /// UDP port for mDNS; all sides must agree (for tests) [default: 5353].
+    #[arg(long, env = "BOURSE_MDNS_PORT", hide = true)]
+    mdns_port: Option<u16>,
 }
 
 /// Exit status for a bad configuration (EX_CONFIG would be 78; sysexits'
@@ -64,7 +70,8 @@ fn main() -> ExitCode {
 
 fn init_tracing() {
     use tracing_subscriber::{EnvFilter, fmt, prelude::*};
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,h2=warn,hyper=warn,tower=warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,h2=warn,hyper=warn,tower=warn"));
     tracing_subscriber::registry().with(filter).with(fmt::layer().with_writer(std::io::stderr)).init();
 }
 
@@ -78,6 +85,8 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         data_dir: cli.data_dir.clone(),
         in_memory: cli.in_memory,
         type_files: cli.type_files.clone(),
+        no_mdns: cli.no_mdns,
+        mdns_port: cli.mdns_port,
     };
     Ok(Config::build(raw, overrides)?)
 }
@@ -86,13 +95,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let broker = bourse_broker::start(&config).await?;
     // Scripts and tests read this line to learn the port.
     println!("listening on {}", broker.addr);
-    tracing::info!(addr = %broker.addr, data_dir = ?config.data_dir, "bourse-broker serving");
+    tracing::info!(addr = %broker.addr, id = %broker.id, data_dir = ?config.data_dir, "bourse-broker serving");
 
     wait_for_signal().await;
     tracing::info!("shutting down");
-    let stop = broker.stop_token();
-    stop.cancel();
-    match tokio::time::timeout(Duration::from_secs(10), broker.wait()).await {
+    match tokio::time::timeout(Duration::from_secs(10), broker.shutdown()).await {
         Ok(result) => result?,
         Err(_) => tracing::warn!("connections did not drain within 10 s; exiting anyway"),
     }

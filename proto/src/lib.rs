@@ -16,6 +16,9 @@ pub use v1::*;
 
 pub mod typefile;
 
+#[cfg(feature = "discovery")]
+pub mod discovery;
+
 impl Value {
     pub fn bool(v: bool) -> Self {
         Value { kind: Some(value::Kind::BoolValue(v)) }
@@ -38,7 +41,9 @@ impl Value {
         S: Into<String>,
     {
         Value {
-            kind: Some(value::Kind::StringSeq(StringSeq { values: values.into_iter().map(Into::into).collect() })),
+            kind: Some(value::Kind::StringSeq(StringSeq {
+                values: values.into_iter().map(Into::into).collect(),
+            })),
         }
     }
 }

@@ -12,7 +12,8 @@ use crate::values::{PolicyArg, PropArg};
 /// Heading of the flags that every subcommand accepts.
 const GLOBAL: &str = "Global options";
 
-/// The broker address used when neither `--broker` nor `BOURSE_BROKER` is set.
+/// The broker address used when neither `--broker` nor `BOURSE_BROKER` is
+/// set and mDNS discovery is switched off.
 pub const DEFAULT_BROKER: &str = "127.0.0.1:7300";
 
 const AFTER_HELP: &str = "\
@@ -29,7 +30,7 @@ Exit status:
   1  the broker answered with an error
   2  usage error: bad flags or arguments, a value that does not parse,
      an unreadable or invalid input file
-  3  the broker cannot be reached
+  3  the broker cannot be reached, or none answered on mDNS
   4  the output cannot be written
   5  select: the terminal UI cannot run, or no player could be started
 
@@ -49,16 +50,18 @@ pub struct Cli {
 /// Flags that every subcommand accepts.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Broker address, as host:port or http://host:port
-    #[arg(
-        long,
-        global = true,
-        env = "BOURSE_BROKER",
-        default_value = DEFAULT_BROKER,
-        value_name = "ADDR",
-        help_heading = GLOBAL
-    )]
-    pub broker: String,
+    /// Broker address, as host:port or http://host:port [default: the
+    /// broker that answers on mDNS; with --no-mdns, 127.0.0.1:7300]
+    #[arg(long, global = true, env = "BOURSE_BROKER", value_name = "ADDR", help_heading = GLOBAL)]
+    pub broker: Option<String>,
+
+    /// Do not look for the broker with mDNS when no address is given
+    #[arg(long, global = true, env = "BOURSE_NO_MDNS", help_heading = GLOBAL)]
+    pub no_mdns: bool,
+
+    /// UDP port for mDNS; all sides must agree (for tests)
+    #[arg(long, global = true, env = "BOURSE_MDNS_PORT", hide = true)]
+    pub mdns_port: Option<u16>,
 
     /// Print one JSON document on stdout instead of the readable form
     #[arg(long, global = true, help_heading = GLOBAL)]
@@ -569,13 +572,13 @@ mod tests {
     #[test]
     fn global_flags_go_anywhere() {
         let cli = parse(&["--broker", "http://b:7300", "--json", "types", "list", "--timeout", "3"]);
-        assert_eq!(cli.global.broker, "http://b:7300");
+        assert_eq!(cli.global.broker.as_deref(), Some("http://b:7300"));
         assert!(cli.global.json);
         assert_eq!(cli.global.timeout, 3);
         let cli = parse(&["types", "list", "--json"]);
         assert!(cli.global.json);
         if std::env::var_os("BOURSE_BROKER").is_none() {
-            assert_eq!(cli.global.broker, DEFAULT_BROKER);
+            assert_eq!(cli.global.broker, None);
         }
         assert_eq!(cli.global.timeout, 10);
         assert_eq!(

@@ -9,6 +9,7 @@ use bourse_proto::register_client::RegisterClient;
 use bourse_proto::type_repository_client::TypeRepositoryClient;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::cli::{DEFAULT_BROKER, GlobalArgs};
 use crate::error::{CliError, status_error};
 
 /// Connecting never waits longer than this, whatever `--timeout` says.
@@ -23,6 +24,37 @@ pub struct Broker {
     /// The address as the user gave it, for messages.
     address: String,
     call_timeout: Duration,
+}
+
+/// The broker address to use: `--broker` (or `BOURSE_BROKER`) when given;
+/// else the broker that answers on mDNS within a few seconds; with
+/// `--no-mdns`, [`DEFAULT_BROKER`].
+pub async fn resolve_broker(global: &GlobalArgs) -> Result<String, CliError> {
+    use bourse_proto::discovery::{self, Discover};
+    if let Some(address) = &global.broker {
+        return Ok(address.clone());
+    }
+    if global.no_mdns {
+        return Ok(DEFAULT_BROKER.to_string());
+    }
+    let options = Discover {
+        mdns_port: global.mdns_port.unwrap_or(discovery::MDNS_PORT),
+        timeout: discovery::DEFAULT_TIMEOUT,
+        ..Discover::default()
+    };
+    match discovery::discover(&options).await {
+        Ok(found) => {
+            tracing::info!(broker = %found.endpoint, id = %found.id, name = %found.fullname, "found the broker by mDNS");
+            Ok(found.endpoint)
+        }
+        Err(err @ discovery::DiscoveryError::NothingAnswered(_)) => Err(CliError::NoBroker(format!(
+            "{err}; give its address with --broker ADDR or BOURSE_BROKER \
+             (or --no-mdns for {DEFAULT_BROKER})"
+        ))),
+        Err(err) => Err(CliError::NoBroker(format!(
+            "cannot look for the broker: {err}; give its address with --broker ADDR or BOURSE_BROKER"
+        ))),
+    }
 }
 
 /// The URI of a broker address: `host:port` becomes `http://host:port`;

@@ -186,12 +186,14 @@ impl Fleet {
             type_files: Vec::new(),
             sweep_interval: Duration::from_millis(250),
             settings: bourse_broker::policy::Settings::default(),
+            mdns: None,
         };
         let broker = bourse_broker::start(&config).await.map_err(|e| demo_error("broker", &e))?;
         let broker_addr = broker.addr;
         let mut agents = Vec::new();
         for server in SERVERS {
-            let text = prepare(server, &root, &broker_addr.to_string()).map_err(|e| demo_error(server.host, &e))?;
+            let text =
+                prepare(server, &root, &broker_addr.to_string()).map_err(|e| demo_error(server.host, &e))?;
             let raw = bourse_agent::config::parse(&text).map_err(|e| demo_error(server.host, &e))?;
             let config = bourse_agent::config::Config::build(raw, bourse_agent::config::Overrides::default())
                 .map_err(|e| demo_error(server.host, &e))?;
@@ -199,7 +201,8 @@ impl Fleet {
         }
         // The UI's first query should see the whole fleet.
         for agent in &mut agents {
-            let exported = tokio::time::timeout(Duration::from_secs(10), agent.offer.wait_for(Option::is_some)).await;
+            let exported =
+                tokio::time::timeout(Duration::from_secs(10), agent.offer.wait_for(Option::is_some)).await;
             if !matches!(exported, Ok(Ok(_))) {
                 return Err(CliError::Demo("an agent did not export its offer within 10 s".into()));
             }
@@ -223,14 +226,16 @@ pub async fn run(global: &GlobalArgs, args: &DemoArgs, out: &mut dyn std::io::Wr
     let outcome = if args.headless {
         writeln!(out, "broker listening on {addr}")?;
         writeln!(out, "agents: {}", SERVERS.iter().map(|s| s.host).collect::<Vec<_>>().join(", "))?;
-        writeln!(out, "try: bourse --broker {addr} query MediaServer \"'Casablanca' in titles\" --pref 'min load'")?;
+        writeln!(
+            out,
+            "try: bourse --broker {addr} query MediaServer \"'Casablanca' in titles\" --pref 'min load'"
+        )?;
         out.flush()?;
         wait_for_signal().await;
         Ok(())
     } else {
-        let mut global = global.clone();
-        global.broker = addr;
-        let options = crate::tui::SelectOptions::from_args(&global, &args.select)?;
+        let mut options = crate::tui::SelectOptions::from_args(global, &args.select)?;
+        options.settings.broker = addr;
         crate::tui::select(&options, out).await
     };
     fleet.stop().await;

@@ -39,6 +39,9 @@ pub enum CliError {
     Prop(#[from] PropError),
     #[error("cannot reach broker at {address}: {reason}")]
     Unreachable { address: String, reason: String },
+    /// No address was given and discovery found no broker.
+    #[error("{0}")]
+    NoBroker(String),
     #[error(transparent)]
     Broker(#[from] BrokerError),
     #[error("cannot write output: {0}")]
@@ -55,7 +58,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) | CliError::Prop(_) => exit_code::USAGE,
-            CliError::Unreachable { .. } => exit_code::UNREACHABLE,
+            CliError::Unreachable { .. } | CliError::NoBroker(_) => exit_code::UNREACHABLE,
             CliError::Broker(_) => exit_code::BROKER,
             CliError::Output(_) => exit_code::OUTPUT,
             CliError::Player(_) => exit_code::PLAYER,
@@ -67,7 +70,7 @@ impl CliError {
     fn json_code(&self) -> String {
         match self {
             CliError::Usage(_) | CliError::Prop(_) => "Usage".to_string(),
-            CliError::Unreachable { .. } => "Unreachable".to_string(),
+            CliError::Unreachable { .. } | CliError::NoBroker(_) => "Unreachable".to_string(),
             CliError::Broker(error) => format!("{:?}", error.code),
             CliError::Output(_) => "Output".to_string(),
             CliError::Player(_) => "Player".to_string(),

@@ -67,8 +67,19 @@ impl BrokerProcess {
         Self::spawn(data_dir.to_path_buf(), extra_args, "127.0.0.1:0").await
     }
 
+    /// Starts a broker that announces itself over mDNS on loopback, on the
+    /// private mDNS port `mdns_port` (so that no other test sees it).
+    pub async fn start_announced(data_dir: &Path, mdns_port: u16) -> Result<BrokerProcess> {
+        let extra_args = vec!["--mdns-port".to_string(), mdns_port.to_string()];
+        Self::spawn(data_dir.to_path_buf(), extra_args, "127.0.0.1:0").await
+    }
+
     async fn spawn(data_dir: PathBuf, extra_args: Vec<String>, listen: &str) -> Result<BrokerProcess> {
+        // Brokers of the tests are not announced, unless they ask for an
+        // mDNS port of their own.
+        let announce = extra_args.iter().any(|a| a == "--mdns-port");
         let mut child = Command::new(binary("bourse-broker")?)
+            .env("BOURSE_NO_MDNS", if announce { "false" } else { "true" })
             .arg("--listen")
             .arg(listen)
             .arg("--data-dir")
@@ -86,7 +97,8 @@ impl BrokerProcess {
             .await
             .context("broker did not report its address within 20 s")??
             .context("broker exited before listening")?;
-        let addr = line.strip_prefix("listening on ").with_context(|| format!("unexpected first line {line:?}"))?;
+        let addr =
+            line.strip_prefix("listening on ").with_context(|| format!("unexpected first line {line:?}"))?;
         Ok(BrokerProcess { child, addr: addr.to_string(), data_dir, extra_args })
     }
 
@@ -128,7 +140,8 @@ impl BrokerProcess {
 
     /// Stops the broker and starts it again on the same port and data dir.
     pub async fn restart(self) -> Result<BrokerProcess> {
-        let (data_dir, extra_args, addr) = (self.data_dir.clone(), self.extra_args.clone(), self.addr.clone());
+        let (data_dir, extra_args, addr) =
+            (self.data_dir.clone(), self.extra_args.clone(), self.addr.clone());
         self.stop().await?;
         Self::spawn(data_dir, extra_args, &addr).await
     }

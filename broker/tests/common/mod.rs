@@ -103,6 +103,7 @@ impl Harness {
             type_files: vec![],
             sweep_interval: Duration::from_millis(50),
             settings: Settings::default(),
+            mdns: None,
         };
         let broker = bourse_broker::start(&config).await.expect("broker");
         let channel = Channel::from_shared(format!("http://{}", broker.addr)).expect("uri").connect().await.expect("connect");

@@ -25,9 +25,11 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// Connects to the broker named by `--broker` (or `BOURSE_BROKER`).
+    /// Connects to the broker named by `--broker` (or `BOURSE_BROKER`), or
+    /// else found by mDNS.
     pub async fn connect(&self) -> Result<Broker, CliError> {
-        Broker::connect(&self.global.broker, Duration::from_secs(self.global.timeout)).await
+        let address = crate::client::resolve_broker(self.global).await?;
+        Broker::connect(&address, Duration::from_secs(self.global.timeout)).await
     }
 
     /// Writes the readable form, or with `--json` the JSON document; only

@@ -4,7 +4,7 @@
 use bourse_proto::{DesiredProps as PbDesiredProps, NextPageRequest, PropsMode, QueryRequest, QueryResponse};
 
 use super::Context;
-use crate::cli::{DEFAULT_BROKER, DesiredProps, NextPageArgs, QueryArgs};
+use crate::cli::{DesiredProps, NextPageArgs, QueryArgs};
 use crate::client::Broker;
 use crate::error::{BrokerError, CliError};
 use crate::render::{QueryLayout, QueryPage, query_human, query_json};
@@ -51,10 +51,12 @@ pub fn layout_from_offers(response: &QueryResponse) -> QueryLayout {
 }
 
 /// The command that fetches the rest of a query, e.g.
-/// `bourse next-page 'tok' --how-many 20`.
-pub fn next_page_hint(broker: &str, token: &str, how_many: Option<u32>) -> String {
+/// `bourse next-page 'tok' --how-many 20`. It repeats `--broker` when the
+/// user gave one; without, the next command finds the broker as this one
+/// did.
+pub fn next_page_hint(broker: Option<&str>, token: &str, how_many: Option<u32>) -> String {
     let mut hint = "bourse".to_string();
-    if broker != DEFAULT_BROKER {
+    if let Some(broker) = broker {
         hint.push_str(&format!(" --broker {}", shell_quote(broker)));
     }
     hint.push_str(&format!(" next-page {}", shell_quote(token)));
@@ -112,7 +114,7 @@ fn show(
     page: QueryPage,
 ) -> Result<(), CliError> {
     let hint = (!response.next_page_token.is_empty()).then(|| {
-        let command = next_page_hint(&ctx.global.broker, &response.next_page_token, how_many);
+        let command = next_page_hint(ctx.global.broker.as_deref(), &response.next_page_token, how_many);
         if page == QueryPage::First { format!("{command}  (or add --all-pages)") } else { command }
     });
     ctx.emit(|width| query_human(response, page, layout, hint.as_deref(), width), || query_json(response))
@@ -207,9 +209,9 @@ mod tests {
 
     #[test]
     fn hints_are_commands_to_paste() {
-        assert_eq!(next_page_hint(DEFAULT_BROKER, "AbC-12_=", None), "bourse next-page AbC-12_=");
+        assert_eq!(next_page_hint(None, "AbC-12_=", None), "bourse next-page AbC-12_=");
         assert_eq!(
-            next_page_hint("http://b:7300", "a b'c", Some(20)),
+            next_page_hint(Some("http://b:7300"), "a b'c", Some(20)),
             r"bourse --broker http://b:7300 next-page 'a b'\''c' --how-many 20"
         );
     }

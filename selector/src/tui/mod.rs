@@ -62,6 +62,8 @@ impl SelectOptions {
     }
 
     /// From the command line: the config file, then the flags over it.
+    /// The broker is `--broker` or [`DEFAULT_BROKER`](crate::cli::DEFAULT_BROKER);
+    /// callers that discover it set `settings.broker` afterwards.
     pub fn from_args(global: &GlobalArgs, args: &SelectArgs) -> Result<SelectOptions, CliError> {
         let file = match &args.client_config {
             Some(path) => ClientConfigFile::read(path)?,
@@ -77,7 +79,7 @@ impl SelectOptions {
                 *list = parse_list(text);
             }
         }
-        let mut options = SelectOptions::new(&global.broker);
+        let mut options = SelectOptions::new(global.broker.as_deref().unwrap_or(crate::cli::DEFAULT_BROKER));
         options.settings.client = client;
         options.settings.order = args.order.or(file.order).unwrap_or_default();
         if let Some(interval) = args.interval_ms {
@@ -124,7 +126,8 @@ pub async fn select(options: &SelectOptions, out: &mut dyn Write) -> Result<(), 
 }
 
 pub(crate) async fn select_command(ctx: &mut Context<'_>, args: &SelectArgs) -> Result<(), CliError> {
-    let options = SelectOptions::from_args(ctx.global, args)?;
+    let mut options = SelectOptions::from_args(ctx.global, args)?;
+    options.settings.broker = crate::client::resolve_broker(ctx.global).await?;
     select(&options, ctx.out).await
 }
 

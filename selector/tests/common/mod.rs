@@ -211,6 +211,7 @@ impl Fleet {
             type_files: vec![],
             sweep_interval: Duration::from_millis(50),
             settings: BrokerSettings::default(),
+            mdns: None,
         };
         let broker = bourse_broker::start(&config).await.unwrap();
         let channel =
