@@ -1,6 +1,8 @@
 //! Harness for the end-to-end tests: starts the real `bourse-broker`
 //! binary on an ephemeral loopback port, runs the real `bourse` CLI
-//! against it, and hands out gRPC clients.
+//! against it, and hands out gRPC clients; [`AgentProcess`] starts real
+//! `bourse-agent` processes from config files and [`tmux::Tmux`] drives
+//! the UI in a pseudo-terminal.
 //!
 //! The binaries are found beside the test executable (`target/<profile>/`);
 //! `cargo test --workspace` builds them.
@@ -14,6 +16,11 @@ use bourse_proto as pb;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tonic::transport::Channel;
+
+pub mod agent;
+pub mod tmux;
+
+pub use agent::AgentProcess;
 
 /// Path of a workspace binary, e.g. `bourse-broker`.
 pub fn binary(name: &str) -> Result<PathBuf> {
@@ -86,7 +93,8 @@ impl BrokerProcess {
             .await
             .context("broker did not report its address within 20 s")??
             .context("broker exited before listening")?;
-        let addr = line.strip_prefix("listening on ").with_context(|| format!("unexpected first line {line:?}"))?;
+        let addr =
+            line.strip_prefix("listening on ").with_context(|| format!("unexpected first line {line:?}"))?;
         Ok(BrokerProcess { child, addr: addr.to_string(), data_dir, extra_args })
     }
 
@@ -128,7 +136,8 @@ impl BrokerProcess {
 
     /// Stops the broker and starts it again on the same port and data dir.
     pub async fn restart(self) -> Result<BrokerProcess> {
-        let (data_dir, extra_args, addr) = (self.data_dir.clone(), self.extra_args.clone(), self.addr.clone());
+        let (data_dir, extra_args, addr) =
+            (self.data_dir.clone(), self.extra_args.clone(), self.addr.clone());
         self.stop().await?;
         Self::spawn(data_dir, extra_args, &addr).await
     }
