@@ -1,6 +1,8 @@
 //! Harness for the end-to-end tests: starts the real `bourse-broker`
 //! binary on an ephemeral loopback port, runs the real `bourse` CLI
-//! against it, and hands out gRPC clients.
+//! against it, and hands out gRPC clients; [`AgentProcess`] starts real
+//! `bourse-agent` processes from config files and [`tmux::Tmux`] drives
+//! the UI in a pseudo-terminal.
 //!
 //! The binaries are found beside the test executable (`target/<profile>/`);
 //! `cargo test --workspace` builds them.
@@ -14,6 +16,11 @@ use bourse_proto as pb;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tonic::transport::Channel;
+
+pub mod agent;
+pub mod tmux;
+
+pub use agent::AgentProcess;
 
 /// Path of a workspace binary, e.g. `bourse-broker`.
 pub fn binary(name: &str) -> Result<PathBuf> {

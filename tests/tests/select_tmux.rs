@@ -11,13 +11,11 @@
 //! `cargo test`; CI runs it with `--include-ignored`.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use bourse_proto as pb;
+use bourse_tests::tmux::{Tmux, path_text, shell_quote, wait_for_file};
 use bourse_tests::{BrokerProcess, TempDir, binary};
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -133,75 +131,6 @@ async fn export(
     Ok(())
 }
 
-/// A tmux server of this test's own (its own socket), killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Result<Tmux> {
-        let version = Command::new("tmux").arg("-V").output();
-        if !version.is_ok_and(|o| o.status.success()) {
-            bail!("this test needs tmux: apt-get install -y tmux");
-        }
-        let tmux = Tmux { socket: format!("bourse-e2e-{}", std::process::id()) };
-        tmux.run(&["new-session", "-d", "-s", "select", "-x", "100", "-y", "30", command])?;
-        // Keep the pane after the command ends, to check what it left.
-        tmux.run(&["set-option", "-t", "select", "remain-on-exit", "on"])?;
-        Ok(tmux)
-    }
-
-    fn run(&self, args: &[&str]) -> Result<String> {
-        let output = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output()?;
-        if !output.status.success() {
-            bail!("tmux {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    }
-
-    fn screen(&self) -> Result<String> {
-        self.run(&["capture-pane", "-p", "-t", "select"])
-    }
-
-    fn keys(&self, keys: &[&str]) -> Result<()> {
-        let mut args = vec!["send-keys", "-t", "select"];
-        args.extend_from_slice(keys);
-        self.run(&args).map(|_| ())
-    }
-
-    fn text(&self, text: &str) -> Result<()> {
-        self.run(&["send-keys", "-t", "select", "-l", text]).map(|_| ())
-    }
-
-    /// Waits until the screen satisfies `check`; returns it.
-    async fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> Result<String> {
-        let mut screen = String::new();
-        for _ in 0..150 {
-            screen = self.screen()?;
-            if check(&screen) {
-                return Ok(screen);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        bail!("{what} did not show within 15 s; the screen:\n{screen}")
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
-    }
-}
-
-/// One word for `sh`.
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
-
-fn path_text(path: &Path) -> Result<&str> {
-    path.to_str().context("a UTF-8 path")
-}
-
 #[tokio::test]
 #[ignore = "needs tmux"]
 async fn select_goes_through_three_phases_and_prints_the_pick() -> Result<()> {
@@ -246,14 +175,7 @@ async fn select_goes_through_three_phases_and_prints_the_pick() -> Result<()> {
     tmux.keys(&["Enter"])?;
 
     // The pick: the UI ends, stdout had only the URL.
-    let mut status = String::new();
-    for _ in 0..100 {
-        status = std::fs::read_to_string(&status_file).unwrap_or_default();
-        if !status.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = wait_for_file(&status_file).await;
     let url = std::fs::read_to_string(&url_file).unwrap_or_default();
     assert_eq!(status.trim(), "0", "bourse select exited with {status:?}; screen:\n{}", tmux.screen()?);
     assert_eq!(url, "rtsp://alpha:8554/casablanca\n");
