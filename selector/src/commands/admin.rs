@@ -24,15 +24,18 @@ pub enum SettingKind {
     Uint,
     Bool,
     FollowRule,
+    /// A property name.
+    Text,
 }
 
 /// The value of one policy setting. A follow rule is kept as the enum's
 /// number, as in the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SettingValue {
     Uint(u64),
     Bool(bool),
     FollowRule(i32),
+    Text(String),
 }
 
 /// One field of `PolicySettings`: its name and how to read and write it.
@@ -51,7 +54,7 @@ macro_rules! policy_fields {
             PolicyField {
                 name: stringify!($name),
                 kind: SettingKind::$kind,
-                get: |settings| settings.$name.map(SettingValue::$kind),
+                get: |settings| settings.$name.clone().map(SettingValue::$kind),
                 set: |settings, value| {
                     if let SettingValue::$kind(v) = value {
                         settings.$name = Some(v);
@@ -82,6 +85,18 @@ policy_fields! {
     Uint def_dynamic_deadline_ms,
     Uint max_dynamic_deadline_ms,
     Uint def_max_staleness_ms,
+    Uint max_concurrent_evaluations,
+    Uint default_reservation_seconds,
+    Uint max_reservation_seconds,
+    Uint reservation_grace_ms,
+    Uint pick_choices,
+    Text pick_capacity_property,
+    Text pick_load_property,
+    Text pick_bandwidth_property,
+    Uint reservation_bandwidth_bps,
+    Uint watch_min_interval_ms,
+    Uint watch_max_interval_ms,
+    Uint reservation_prompt_ms,
 }
 
 /// Shown under `bourse admin set --help`.
@@ -94,6 +109,12 @@ Keys (numbers unless noted):
   supports_modifiable_properties             true or false
   min_lease_seconds max_lease_seconds default_page_size page_ttl_seconds
   def_dynamic_deadline_ms max_dynamic_deadline_ms def_max_staleness_ms
+  max_concurrent_evaluations
+  default_reservation_seconds max_reservation_seconds reservation_grace_ms
+  reservation_prompt_ms pick_choices reservation_bandwidth_bps
+  pick_capacity_property pick_load_property
+  pick_bandwidth_property                    a property name
+  watch_min_interval_ms watch_max_interval_ms
 Settings not given keep their value.";
 
 const FOLLOW_RULES: &[(&str, FollowRule)] = &[
@@ -123,6 +144,7 @@ impl SettingValue {
                 .iter()
                 .find(|(name, _)| *name == text)
                 .map(|(_, rule)| SettingValue::FollowRule(*rule as i32)),
+            SettingKind::Text => (!text.is_empty()).then(|| SettingValue::Text(text.to_string())),
         }
     }
 
@@ -131,6 +153,7 @@ impl SettingValue {
             SettingValue::Uint(n) => n.to_string(),
             SettingValue::Bool(b) => b.to_string(),
             SettingValue::FollowRule(rule) => follow_rule_name(rule),
+            SettingValue::Text(text) => text,
         }
     }
 
@@ -139,6 +162,7 @@ impl SettingValue {
             SettingValue::Uint(n) => n.into(),
             SettingValue::Bool(b) => b.into(),
             SettingValue::FollowRule(rule) => follow_rule_name(rule).into(),
+            SettingValue::Text(text) => text.into(),
         }
     }
 }
@@ -148,11 +172,12 @@ fn expected(kind: SettingKind) -> &'static str {
         SettingKind::Uint => "uint64",
         SettingKind::Bool => "true or false",
         SettingKind::FollowRule => "local_only, if_no_local or always",
+        SettingKind::Text => "a property name",
     }
 }
 
 /// One `KEY=VALUE` argument of `bourse admin set`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PolicySetting {
     pub field: &'static PolicyField,
     pub value: SettingValue,
@@ -181,7 +206,7 @@ pub fn settings_request(settings: &[PolicySetting]) -> Result<PolicySettings, Cl
         if settings[..i].iter().any(|s| s.field.name == setting.field.name) {
             return Err(CliError::Usage(format!("{} is given more than once", setting.field.name)));
         }
-        (setting.field.set)(&mut message, setting.value);
+        (setting.field.set)(&mut message, setting.value.clone());
     }
     Ok(message)
 }
@@ -375,11 +400,18 @@ mod tests {
             "unknown setting 'nope' (see bourse admin set --help)"
         );
         assert_eq!("max_return_card".parse::<PolicySetting>().unwrap_err(), "expected KEY=VALUE");
+        assert_eq!(setting("pick_load_property= cpu").value, SettingValue::Text("cpu".to_string()));
+        assert_eq!(
+            "pick_load_property=".parse::<PolicySetting>().unwrap_err(),
+            "pick_load_property: expected a property name"
+        );
+        assert_eq!(setting("reservation_prompt_ms=500").value, SettingValue::Uint(500));
     }
 
     #[test]
     fn every_field_is_listed_once_and_in_the_help() {
-        assert_eq!(POLICY_FIELDS.len(), 19);
+        // Fields 1 to 31 of the message.
+        assert_eq!(POLICY_FIELDS.len(), 31);
         for (i, field) in POLICY_FIELDS.iter().enumerate() {
             assert!(POLICY_FIELDS[..i].iter().all(|f| f.name != field.name), "{} twice", field.name);
             assert!(SETTINGS_HELP.contains(field.name), "{} not in help", field.name);
@@ -388,9 +420,10 @@ mod tests {
                 SettingKind::Uint => SettingValue::Uint(7),
                 SettingKind::Bool => SettingValue::Bool(true),
                 SettingKind::FollowRule => SettingValue::FollowRule(FollowRule::Always as i32),
+                SettingKind::Text => SettingValue::Text("load".to_string()),
             };
             let mut settings = PolicySettings::default();
-            (field.set)(&mut settings, value);
+            (field.set)(&mut settings, value.clone());
             assert_eq!((field.get)(&settings), Some(value), "{}", field.name);
             assert_eq!(changed_fields(&PolicySettings::default(), &settings).len(), 1);
         }
