@@ -209,6 +209,8 @@ async fn agent_and_bourse_find_the_broker_on_another_host() -> Result<()> {
         .command(&hosts.b, &path(&agent_bin))
         .arg("--config")
         .arg(&config)
+        // It will retry the broker stopped below; those warnings are expected.
+        .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
