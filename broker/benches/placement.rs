@@ -188,6 +188,9 @@ struct Agent {
     capacity: u64,
     /// Sessions connected right now: the ground truth. Clients move it.
     live: AtomicU64,
+    /// Clients that chose this server and have yet to connect: they hold a
+    /// slot that the live count does not show yet.
+    connecting: AtomicU64,
     /// What the agent reports: `live` as of its last sample, and when that
     /// was taken. Its sampler task writes it; the Eval handler reads it.
     sample: Mutex<(u64, Instant)>,
@@ -196,6 +199,12 @@ struct Agent {
 }
 
 impl Agent {
+    /// Whether it could take one more session: live and connecting
+    /// sessions below capacity.
+    fn has_room(&self) -> bool {
+        self.live.load(Ordering::Relaxed) + self.connecting.load(Ordering::Relaxed) < self.capacity
+    }
+
     fn utilisation(&self) -> f64 {
         #[allow(clippy::cast_precision_loss)]
         let (live, capacity) = (self.live.load(Ordering::Relaxed) as f64, self.capacity as f64);
@@ -271,6 +280,7 @@ impl Fleet {
             let agent = Arc::new(Agent {
                 capacity,
                 live: AtomicU64::new(live),
+                connecting: AtomicU64::new(0),
                 sample: Mutex::new((live, Instant::now())),
                 reports_age,
             });
@@ -494,22 +504,34 @@ impl Chooser {
 struct Counters {
     arrivals: AtomicU64,
     rejections: AtomicU64,
-    /// Fewest sessions live in the fleet when a client was rejected.
-    live_at_rejection: Mutex<Option<u64>>,
+    /// Rejections while some server had room: live and connecting sessions
+    /// below its capacity both when the client arrived and when it was
+    /// turned away.
+    rejected_with_room: AtomicU64,
+    /// Fewest sessions live or connecting in the fleet at a rejection.
+    occupied_at_rejection: Mutex<Option<u64>>,
     overloads: AtomicU64,
     errors: AtomicU64,
 }
 
 impl Counters {
-    fn rejected(&self, agents: &[Arc<Agent>]) {
+    /// A client was turned away; `room_on_arrival`: some server had room
+    /// when it arrived.
+    fn rejected(&self, agents: &[Arc<Agent>], room_on_arrival: bool) {
         self.rejections.fetch_add(1, Ordering::Relaxed);
-        let live = agents.iter().map(|a| a.live.load(Ordering::Relaxed)).sum();
-        let mut lowest = self.live_at_rejection.lock().unwrap_or_else(PoisonError::into_inner);
-        *lowest = Some(lowest.map_or(live, |l: u64| l.min(live)));
+        if room_on_arrival && agents.iter().any(|a| a.has_room()) {
+            self.rejected_with_room.fetch_add(1, Ordering::Relaxed);
+        }
+        let occupied = agents
+            .iter()
+            .map(|a| a.live.load(Ordering::Relaxed) + a.connecting.load(Ordering::Relaxed))
+            .sum();
+        let mut lowest = self.occupied_at_rejection.lock().unwrap_or_else(PoisonError::into_inner);
+        *lowest = Some(lowest.map_or(occupied, |l: u64| l.min(occupied)));
     }
 
     fn lowest_at_rejection(&self) -> Option<u64> {
-        *self.live_at_rejection.lock().unwrap_or_else(PoisonError::into_inner)
+        *self.occupied_at_rejection.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -587,6 +609,30 @@ impl Demand {
         Demand { initial, clients }
     }
 
+    /// Clients arriving in `window` that a broker knowing every server's
+    /// live and connecting sessions at every instant, and never overloading
+    /// one, would have to turn away: those that arrive with the fleet full.
+    /// A client takes its slot from its arrival to the end of its session.
+    fn refused_by_a_perfect_broker(&self, capacity: u64, window: std::ops::Range<Duration>) -> usize {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let mut ends: BinaryHeap<Reverse<Duration>> = self.initial.iter().flatten().map(|&hold| Reverse(hold)).collect();
+        let mut refused = 0;
+        for client in &self.clients {
+            while ends.peek().is_some_and(|Reverse(end)| *end <= client.at) {
+                ends.pop();
+            }
+            if ends.len() as u64 >= capacity {
+                if window.contains(&client.at) {
+                    refused += 1;
+                }
+                continue;
+            }
+            ends.push(Reverse(client.at + client.connect_delay + client.hold.unwrap_or(Duration::MAX / 2)));
+        }
+        refused
+    }
+
     /// Sessions that would be live at `t` if every client were placed.
     fn offered_at(&self, t: Duration) -> usize {
         let initial = self.initial.iter().flatten().filter(|&&hold| hold > t).count();
@@ -602,9 +648,16 @@ impl Demand {
     }
 }
 
+/// A client chose a server: it holds a slot there until it connects.
+fn chosen(agent: &Agent) {
+    agent.connecting.fetch_add(1, Ordering::Relaxed);
+}
+
 /// A session starts on an agent; true if it went beyond capacity.
 fn connect(agent: &Agent) -> bool {
-    agent.live.fetch_add(1, Ordering::Relaxed) + 1 > agent.capacity
+    let overload = agent.live.fetch_add(1, Ordering::Relaxed) + 1 > agent.capacity;
+    agent.connecting.fetch_sub(1, Ordering::Relaxed);
+    overload
 }
 
 // ------------------------------------------------------------------- burst
@@ -618,11 +671,12 @@ struct BurstResult {
     errors: u64,
 }
 
-/// The lowest fleet utilisation at which a client was rejected, if any was.
-fn utilisation_at_rejection(lowest_live: Option<u64>, params: &Params) -> String {
+/// The lowest fleet occupancy (sessions live or connecting over capacity)
+/// at which a client was rejected, if any was.
+fn utilisation_at_rejection(lowest_occupied: Option<u64>, params: &Params) -> String {
     #[allow(clippy::cast_precision_loss)]
-    lowest_live
-        .map_or_else(|| "-".into(), |live| format!("{:.2}", live as f64 / params.total_capacity() as f64))
+    lowest_occupied
+        .map_or_else(|| "-".into(), |occupied| format!("{:.3}", occupied as f64 / params.total_capacity() as f64))
 }
 
 impl BurstResult {
@@ -643,8 +697,10 @@ async fn burst(strategy: Strategy, params: &Params, demand: &Demand) -> anyhow::
         clients.spawn(async move {
             tokio::time::sleep_until(start + client.at).await;
             counters.arrivals.fetch_add(1, Ordering::Relaxed);
+            let room_on_arrival = agents.iter().any(|a| a.has_room());
             match chooser.choose(id, client.hold).await {
                 Ok(Choice::Server { agent, reservation }) => {
+                    chosen(&agents[agent]);
                     tokio::time::sleep(client.connect_delay).await;
                     if connect(&agents[agent]) {
                         counters.overloads.fetch_add(1, Ordering::Relaxed);
@@ -655,7 +711,7 @@ async fn burst(strategy: Strategy, params: &Params, demand: &Demand) -> anyhow::
                         chooser.release(&reservation).await;
                     }
                 }
-                Ok(Choice::Rejected) => counters.rejected(&agents),
+                Ok(Choice::Rejected) => counters.rejected(&agents, room_on_arrival),
                 Err(error) => {
                     counters.errors.fetch_add(1, Ordering::Relaxed);
                     eprintln!("{}: client {id}: {error:#}", strategy.name());
@@ -681,12 +737,14 @@ async fn burst(strategy: Strategy, params: &Params, demand: &Demand) -> anyhow::
 struct SteadyResult {
     strategy: Strategy,
     arrivals: u64,
-    /// Fewest sessions live in the fleet at a rejection.
+    /// Fewest sessions live or connecting in the fleet at a rejection.
     lowest_at_rejection: Option<u64>,
     /// Per sample: (max utilisation, fleet utilisation).
     samples: Vec<(f64, f64)>,
     overloads: u64,
     rejections: u64,
+    /// Rejections while some server had room.
+    rejected_with_room: u64,
     errors: u64,
 }
 
@@ -766,11 +824,15 @@ async fn steady(strategy: Strategy, params: &Params, demand: Arc<Demand>) -> any
                 }
             };
             counts(&counters.arrivals);
+            let room_on_arrival = agents.iter().any(|a| a.has_room());
             let (agent, mut reservation) = match chooser.choose(id, client.hold).await {
-                Ok(Choice::Server { agent, reservation }) => (agent, reservation),
+                Ok(Choice::Server { agent, reservation }) => {
+                    chosen(&agents[agent]);
+                    (agent, reservation)
+                }
                 Ok(Choice::Rejected) => {
                     if measuring.load(Ordering::Relaxed) {
-                        counters.rejected(&agents);
+                        counters.rejected(&agents, room_on_arrival);
                     }
                     return;
                 }
@@ -815,6 +877,7 @@ async fn steady(strategy: Strategy, params: &Params, demand: Arc<Demand>) -> any
         samples,
         overloads: counters.overloads.load(Ordering::Relaxed),
         rejections: counters.rejections.load(Ordering::Relaxed),
+        rejected_with_room: counters.rejected_with_room.load(Ordering::Relaxed),
         errors: counters.errors.load(Ordering::Relaxed),
     };
     fleet.shutdown().await?;
@@ -847,13 +910,13 @@ fn burst_table(results: &[BurstResult]) -> String {
 fn steady_table(results: &[SteadyResult], params: &Params) -> String {
     let mut out = String::from(
         "| strategy | max/mean utilisation (time average) | peak max utilisation | mean utilisation | arrivals \
-         | overloads | rejections | fleet utilisation at a rejection (lowest) |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+         | overloads | rejections | rejections with room | fleet occupancy at a rejection (lowest) |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in results {
         let _ = writeln!(
             out,
-            "| {} | {:.2} | {:.2} | {:.2} | {} | {} | {}{} | {} |",
+            "| {} | {:.2} | {:.2} | {:.2} | {} | {} | {}{} | {} | {} |",
             r.strategy.name(),
             r.mean_max_over_mean(),
             r.peak(),
@@ -862,6 +925,7 @@ fn steady_table(results: &[SteadyResult], params: &Params) -> String {
             r.overloads,
             r.rejections,
             errors_note(r.errors),
+            r.rejected_with_room,
             utilisation_at_rejection(r.lowest_at_rejection, params)
         );
     }
@@ -964,23 +1028,7 @@ async fn run(params: Params, seeds: &[u64]) -> anyhow::Result<()> {
 
         let demand = Arc::new(Demand::steady(&params));
         let steadies = steady_all(&params, &demand).await?;
-        let offered: Vec<usize> =
-            std::iter::successors(Some(params.warmup), |t| Some(*t + params.sample_every))
-                .take_while(|t| *t < params.warmup + params.measure)
-                .map(|t| demand.offered_at(t))
-                .collect();
-        #[allow(clippy::cast_precision_loss)]
-        let (offered_mean, offered_peak, capacity) = (
-            mean(offered.iter().map(|&n| n as f64)),
-            offered.iter().copied().max().unwrap_or(0) as f64,
-            params.total_capacity() as f64,
-        );
-        println!(
-            "\n(b) steady state; sessions offered while measured (as if every client were placed): \
-             mean {offered_mean:.0} ({:.0}% of capacity), peak {offered_peak:.0} ({:.0}%)\n",
-            100.0 * offered_mean / capacity,
-            100.0 * offered_peak / capacity
-        );
+        println!("\n(b) steady state; {}\n", offered_line(&params, &demand));
         print!("{}", steady_table(&steadies, &params));
         verdicts.push((seed, check_targets(&bursts, &steadies)));
     }
@@ -1003,6 +1051,31 @@ async fn run(params: Params, seeds: &[u64]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the steady scenario of one seed offers while measured.
+fn offered_line(params: &Params, demand: &Demand) -> String {
+    let window = params.warmup..params.warmup + params.measure;
+    let offered: Vec<usize> = std::iter::successors(Some(window.start), |t| Some(*t + params.sample_every))
+        .take_while(|t| window.contains(t))
+        .map(|t| demand.offered_at(t))
+        .collect();
+    #[allow(clippy::cast_precision_loss)]
+    let (offered_mean, offered_peak, capacity) = (
+        mean(offered.iter().map(|&n| n as f64)),
+        offered.iter().copied().max().unwrap_or(0) as f64,
+        params.total_capacity() as f64,
+    );
+    let arrivals = demand.clients.iter().filter(|c| window.contains(&c.at)).count();
+    let refused = demand.refused_by_a_perfect_broker(params.total_capacity(), window);
+    format!(
+        "sessions offered while measured (as if every client were placed): mean {offered_mean:.0} \
+         ({:.1}% of capacity), peak {offered_peak:.0} ({:.1}%); {arrivals} arrivals, of which a broker \
+         that knew every server's count at every instant would refuse {refused} (the fleet full when \
+         they arrive)",
+        100.0 * offered_mean / capacity,
+        100.0 * offered_peak / capacity
+    )
 }
 
 /// Runs the steady scenario for every strategy. The runs are independent
@@ -1038,6 +1111,14 @@ fn main() -> anyhow::Result<()> {
         Err(_) if quick => vec![1],
         Err(_) => vec![1, 2, 3],
     };
+    if std::env::var("BOURSE_PLACEMENT_DEMAND_ONLY").is_ok_and(|v| v == "1") {
+        // The steady demand of each seed, without running any strategy.
+        for seed in seeds {
+            let params = Params { seed, ..params.clone() };
+            println!("seed {seed}: {}", offered_line(&params, &Demand::steady(&params)));
+        }
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(params, &seeds))
 }
