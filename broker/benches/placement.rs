@@ -616,7 +616,8 @@ impl Demand {
     fn refused_by_a_perfect_broker(&self, capacity: u64, window: std::ops::Range<Duration>) -> usize {
         use std::cmp::Reverse;
         use std::collections::BinaryHeap;
-        let mut ends: BinaryHeap<Reverse<Duration>> = self.initial.iter().flatten().map(|&hold| Reverse(hold)).collect();
+        let mut ends: BinaryHeap<Reverse<Duration>> =
+            self.initial.iter().flatten().map(|&hold| Reverse(hold)).collect();
         let mut refused = 0;
         for client in &self.clients {
             while ends.peek().is_some_and(|Reverse(end)| *end <= client.at) {
@@ -675,8 +676,10 @@ struct BurstResult {
 /// at which a client was rejected, if any was.
 fn utilisation_at_rejection(lowest_occupied: Option<u64>, params: &Params) -> String {
     #[allow(clippy::cast_precision_loss)]
-    lowest_occupied
-        .map_or_else(|| "-".into(), |occupied| format!("{:.3}", occupied as f64 / params.total_capacity() as f64))
+    lowest_occupied.map_or_else(
+        || "-".into(),
+        |occupied| format!("{:.3}", occupied as f64 / params.total_capacity() as f64),
+    )
 }
 
 impl BurstResult {

@@ -60,6 +60,22 @@ struct Cached {
     sampled_ms: (u64, u64),
 }
 
+impl Cached {
+    /// Whether a query may use it rather than call the exporter: fetched
+    /// within the property's max age and the query's staleness bound, and
+    /// not superseded. An exporter samples at least once per max age, so
+    /// once the sample it said it answered from is older than that, it has
+    /// a newer one: the value is superseded. It is used anyway for a tenth
+    /// of its max age after the fetch, so that an exporter whose sample is
+    /// late is not called by every query.
+    fn fresh(&self, now_ms: u64, max_age_ms: u64, max_staleness_ms: u64) -> bool {
+        let fetched_age = now_ms.saturating_sub(self.at_ms);
+        let sample_age = now_ms.saturating_sub(self.sampled_ms.1);
+        let superseded = sample_age > max_age_ms && fetched_age >= max_age_ms / 10;
+        fetched_age <= max_age_ms && fetched_age <= max_staleness_ms && !superseded
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Backoff {
     failures: u32,
@@ -115,9 +131,12 @@ impl Evaluators {
     }
 
     fn failed(&self, evaluator: &str, now_ms: u64) {
-        let mut entry = self.backoff.entry(evaluator.to_string()).or_insert(Backoff { failures: 0, until_ms: 0 });
+        let mut entry =
+            self.backoff.entry(evaluator.to_string()).or_insert(Backoff { failures: 0, until_ms: 0 });
         entry.failures = entry.failures.saturating_add(1);
-        let delay = BACKOFF_BASE_MS.saturating_mul(1u64 << entry.failures.saturating_sub(1).min(16)).min(BACKOFF_MAX_MS);
+        let delay = BACKOFF_BASE_MS
+            .saturating_mul(1u64 << entry.failures.saturating_sub(1).min(16))
+            .min(BACKOFF_MAX_MS);
         entry.until_ms = now_ms.saturating_add(delay);
         tracing::debug!(evaluator, failures = entry.failures, delay_ms = delay, "evaluator backed off");
     }
@@ -148,13 +167,12 @@ impl Evaluators {
                 let Some(prop) = offer.get(prop_id) else { continue };
                 let PropValue::Dynamic(dynamic) = &prop.value else { continue };
                 let key = (offer.id.clone(), prop_id);
-                if let Some(cached) = self.cache.get(&key) {
-                    let age = now.saturating_sub(cached.at_ms);
-                    if age <= dynamic.max_age_ms && age <= max_staleness_ms {
-                        results[index].push((prop_id, cached.value.clone()));
-                        hits += 1;
-                        continue;
-                    }
+                if let Some(cached) = self.cache.get(&key)
+                    && cached.fresh(now, dynamic.max_age_ms, max_staleness_ms)
+                {
+                    results[index].push((prop_id, cached.value.clone()));
+                    hits += 1;
+                    continue;
                 }
                 let batch = batches.entry(dynamic.evaluator.as_str()).or_insert_with(|| Batch {
                     evaluator: dynamic.evaluator.clone(),
@@ -200,7 +218,8 @@ impl Evaluators {
             let evaluator = batch.evaluator.clone();
             let handle = calls.spawn(async move {
                 let reply = async {
-                    let _permit = in_flight.acquire_owned().await.map_err(|_| tonic::Status::cancelled("closing"))?;
+                    let _permit =
+                        in_flight.acquire_owned().await.map_err(|_| tonic::Status::cancelled("closing"))?;
                     let mut client = pb::dynamic_prop_eval_client::DynamicPropEvalClient::new(channel);
                     let mut request = tonic::Request::new(pb::EvalRequest { items: batch.items.clone() });
                     // Tell the evaluator how long we wait, so it can give up too.
@@ -316,7 +335,6 @@ impl Evaluators {
         self.cache.retain(|_, cached| now_ms.saturating_sub(cached.at_ms) < CACHE_RETENTION_MS);
         self.backoff.retain(|_, b| b.until_ms + BACKOFF_MAX_MS > now_ms);
     }
-
 }
 
 /// An offer with the dynamic values evaluated for one query: what the
