@@ -510,15 +510,20 @@ struct Counters {
     rejected_with_room: AtomicU64,
     /// Fewest sessions live or connecting in the fleet at a rejection.
     occupied_at_rejection: Mutex<Option<u64>>,
+    /// When the rejected clients arrived, from the start of the scenario.
+    rejected_arrivals: Mutex<Vec<Duration>>,
+    /// How long each client took to choose (a call to the broker), in ms.
+    choice_ms: Mutex<Vec<u64>>,
     overloads: AtomicU64,
     errors: AtomicU64,
 }
 
 impl Counters {
-    /// A client was turned away; `room_on_arrival`: some server had room
-    /// when it arrived.
-    fn rejected(&self, agents: &[Arc<Agent>], room_on_arrival: bool) {
+    /// A client that arrived at `arrival` was turned away;
+    /// `room_on_arrival`: some server had room when it arrived.
+    fn rejected(&self, agents: &[Arc<Agent>], arrival: Duration, room_on_arrival: bool) {
         self.rejections.fetch_add(1, Ordering::Relaxed);
+        self.rejected_arrivals.lock().unwrap_or_else(PoisonError::into_inner).push(arrival);
         if room_on_arrival && agents.iter().any(|a| a.has_room()) {
             self.rejected_with_room.fetch_add(1, Ordering::Relaxed);
         }
@@ -528,6 +533,11 @@ impl Counters {
             .sum();
         let mut lowest = self.occupied_at_rejection.lock().unwrap_or_else(PoisonError::into_inner);
         *lowest = Some(lowest.map_or(occupied, |l: u64| l.min(occupied)));
+    }
+
+    fn chose(&self, took: Duration) {
+        let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        self.choice_ms.lock().unwrap_or_else(PoisonError::into_inner).push(ms);
     }
 
     fn lowest_at_rejection(&self) -> Option<u64> {
@@ -634,6 +644,18 @@ impl Demand {
         refused
     }
 
+    /// Slots that would be taken at `t` if every client were placed: the
+    /// sessions live and the clients connecting.
+    fn demanded_at(&self, t: Duration) -> usize {
+        let initial = self.initial.iter().flatten().filter(|&&hold| hold > t).count();
+        let clients = self
+            .clients
+            .iter()
+            .filter(|c| c.at <= t && c.hold.is_none_or(|hold| c.at + c.connect_delay + hold > t))
+            .count();
+        initial + clients
+    }
+
     /// Sessions that would be live at `t` if every client were placed.
     fn offered_at(&self, t: Duration) -> usize {
         let initial = self.initial.iter().flatten().filter(|&&hold| hold > t).count();
@@ -714,7 +736,7 @@ async fn burst(strategy: Strategy, params: &Params, demand: &Demand) -> anyhow::
                         chooser.release(&reservation).await;
                     }
                 }
-                Ok(Choice::Rejected) => counters.rejected(&agents, room_on_arrival),
+                Ok(Choice::Rejected) => counters.rejected(&agents, client.at, room_on_arrival),
                 Err(error) => {
                     counters.errors.fetch_add(1, Ordering::Relaxed);
                     eprintln!("{}: client {id}: {error:#}", strategy.name());
@@ -748,6 +770,11 @@ struct SteadyResult {
     rejections: u64,
     /// Rejections while some server had room.
     rejected_with_room: u64,
+    /// Rejections of clients that arrived when the offered load, they
+    /// included, exceeded capacity.
+    rejected_over_capacity: u64,
+    /// Time clients took to choose: (99th percentile, most), in ms.
+    choice_ms: (u64, u64),
     errors: u64,
 }
 
@@ -828,14 +855,19 @@ async fn steady(strategy: Strategy, params: &Params, demand: Arc<Demand>) -> any
             };
             counts(&counters.arrivals);
             let room_on_arrival = agents.iter().any(|a| a.has_room());
-            let (agent, mut reservation) = match chooser.choose(id, client.hold).await {
+            let asked = Instant::now();
+            let choice = chooser.choose(id, client.hold).await;
+            if measuring.load(Ordering::Relaxed) {
+                counters.chose(asked.elapsed());
+            }
+            let (agent, mut reservation) = match choice {
                 Ok(Choice::Server { agent, reservation }) => {
                     chosen(&agents[agent]);
                     (agent, reservation)
                 }
                 Ok(Choice::Rejected) => {
                     if measuring.load(Ordering::Relaxed) {
-                        counters.rejected(&agents, room_on_arrival);
+                        counters.rejected(&agents, client.at, room_on_arrival);
                     }
                     return;
                 }
@@ -881,6 +913,17 @@ async fn steady(strategy: Strategy, params: &Params, demand: Arc<Demand>) -> any
         overloads: counters.overloads.load(Ordering::Relaxed),
         rejections: counters.rejections.load(Ordering::Relaxed),
         rejected_with_room: counters.rejected_with_room.load(Ordering::Relaxed),
+        rejected_over_capacity: {
+            let arrivals = counters.rejected_arrivals.lock().unwrap_or_else(PoisonError::into_inner);
+            let capacity = usize::try_from(params.total_capacity())?;
+            arrivals.iter().filter(|&&at| demand.demanded_at(at) > capacity).count() as u64
+        },
+        choice_ms: {
+            let mut took = counters.choice_ms.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            took.sort_unstable();
+            let p99 = took.get(took.len() * 99 / 100).or(took.last()).copied().unwrap_or(0);
+            (p99, took.last().copied().unwrap_or(0))
+        },
         errors: counters.errors.load(Ordering::Relaxed),
     };
     fleet.shutdown().await?;
@@ -913,13 +956,14 @@ fn burst_table(results: &[BurstResult]) -> String {
 fn steady_table(results: &[SteadyResult], params: &Params) -> String {
     let mut out = String::from(
         "| strategy | max/mean utilisation (time average) | peak max utilisation | mean utilisation | arrivals \
-         | overloads | rejections | rejections with room | fleet occupancy at a rejection (lowest) |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | overloads | rejections | of which offered load above capacity | of which a server had room \
+         | fleet occupancy at a rejection (lowest) | choice time p99 / max (ms) |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in results {
         let _ = writeln!(
             out,
-            "| {} | {:.2} | {:.2} | {:.2} | {} | {} | {}{} | {} | {} |",
+            "| {} | {:.2} | {:.2} | {:.2} | {} | {} | {}{} | {} | {} | {} | {} / {} |",
             r.strategy.name(),
             r.mean_max_over_mean(),
             r.peak(),
@@ -928,8 +972,11 @@ fn steady_table(results: &[SteadyResult], params: &Params) -> String {
             r.overloads,
             r.rejections,
             errors_note(r.errors),
+            r.rejected_over_capacity,
             r.rejected_with_room,
-            utilisation_at_rejection(r.lowest_at_rejection, params)
+            utilisation_at_rejection(r.lowest_at_rejection, params),
+            r.choice_ms.0,
+            r.choice_ms.1
         );
     }
     out
@@ -974,8 +1021,9 @@ fn check_targets(bursts: &[BurstResult], steadies: &[SteadyResult]) -> Vec<Strin
         }
         if pick.rejections > p2c.rejections {
             misses.push(format!(
-                "steady: Pick rejections {} > power of two {}",
-                pick.rejections, p2c.rejections
+                "steady: Pick rejections {} > power of two {} ({} arrived with the offered load above \
+                 capacity, {} while a server had room)",
+                pick.rejections, p2c.rejections, pick.rejected_over_capacity, pick.rejected_with_room
             ));
         }
     }

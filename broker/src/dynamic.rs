@@ -74,6 +74,20 @@ impl Cached {
         let superseded = sample_age > max_age_ms && fetched_age >= max_age_ms / 10;
         fetched_age <= max_age_ms && fetched_age <= max_staleness_ms && !superseded
     }
+
+    /// When a query that accepts values as old as their max age will
+    /// call the exporter again: the first instant at which it is no
+    /// longer `fresh`.
+    fn renewal_ms(&self, max_age_ms: u64) -> u64 {
+        let expired = self.at_ms.saturating_add(max_age_ms).saturating_add(1);
+        let superseded = self
+            .sampled_ms
+            .1
+            .saturating_add(max_age_ms)
+            .saturating_add(1)
+            .max(self.at_ms.saturating_add(max_age_ms / 10));
+        expired.min(superseded)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -310,7 +324,16 @@ impl Evaluators {
                         None => (now_ms.saturating_sub(dynamic.max_age_ms), now_ms),
                     };
                     let cached = Cached { value: value.clone(), at_ms: now_ms, sampled_ms };
-                    self.cache.insert((offer.id.clone(), prop_id), cached);
+                    // Calls overlap: keep a value sampled surely later than
+                    // this one.
+                    self.cache
+                        .entry((offer.id.clone(), prop_id))
+                        .and_modify(|kept| {
+                            if kept.sampled_ms.0 <= cached.sampled_ms.1 {
+                                *kept = cached.clone();
+                            }
+                        })
+                        .or_insert_with(|| cached.clone());
                     if !results[index].iter().any(|(p, _)| *p == prop_id) {
                         results[index].push((prop_id, value));
                     }
@@ -323,11 +346,20 @@ impl Evaluators {
         }
     }
 
-    /// When the cached value of an offer's property was sampled, as
+    /// The cached value of an offer's property and when it was sampled, as
     /// (earliest, latest) in ms: one instant if the exporter said, or else
     /// from the fetch time minus the property's max age to the fetch.
-    pub fn sampled_between(&self, offer_id: &Arc<str>, prop: PropId) -> Option<(u64, u64)> {
-        self.cache.get(&(offer_id.clone(), prop)).map(|c| c.sampled_ms)
+    /// Queries running at the same time may each have fetched a value: the
+    /// cache keeps the latest, which may be newer than the one a query saw.
+    pub fn sampled_value(&self, offer_id: &Arc<str>, prop: PropId) -> Option<(Value, (u64, u64))> {
+        self.cache.get(&(offer_id.clone(), prop)).map(|c| (c.value.clone(), c.sampled_ms))
+    }
+
+    /// When a query will next ask the exporter for a newer value of an
+    /// offer's dynamic property (`None` if not cached or not dynamic).
+    pub fn renewal_ms(&self, offer: &Offer, prop: PropId) -> Option<u64> {
+        let PropValue::Dynamic(dynamic) = &offer.get(prop)?.value else { return None };
+        self.cache.get(&(offer.id.clone(), prop)).map(|c| c.renewal_ms(dynamic.max_age_ms))
     }
 
     /// Drops cache entries too old to be used by any query.

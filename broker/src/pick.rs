@@ -47,21 +47,30 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rand::seq::IndexedRandom;
 
 use crate::dynamic::Candidate;
 use crate::error::TraderError;
 use crate::offer::PropValue;
-use crate::query::{Matched, QueryArgs, desired_values};
+use crate::policy::Settings;
+use crate::query::{Matched, Ordered, QueryArgs, desired_values};
 use crate::tcl::Properties;
 use crate::trader::Trader;
 use crate::value::{PropId, Value};
+
+/// Shortest time between two looks at newer figures by a Pick that found
+/// no room, in ms.
+const RECHECK_MS: u64 = 50;
 
 /// Counter names shown by `Admin.Stats`.
 pub mod counters {
     pub const PICKS: &str = "pick.picks";
     pub const EXHAUSTED: &str = "pick.exhausted";
+    /// Picks that found no room at first and waited for newer figures
+    /// (whether they found room then or not).
+    pub const WAITED: &str = "pick.waited";
     pub const RELEASES: &str = "pick.releases";
     /// Reservations that stopped counting because the server's figures
     /// include them.
@@ -156,6 +165,14 @@ fn as_f64(value: &Value) -> Option<f64> {
     }
 }
 
+/// The properties Pick reads, as set by `pick_*_property`.
+#[derive(Debug, Clone, Copy)]
+struct PickProps {
+    capacity: PropId,
+    load: PropId,
+    bandwidth: PropId,
+}
+
 /// A server that can take one more stream.
 struct Eligible {
     /// Position in the preference order.
@@ -206,34 +223,77 @@ struct Room {
 }
 
 impl Trader {
-    /// Chooses one offer for one client and reserves room on it.
+    /// Chooses one offer for one client and reserves room on it. When no
+    /// server has room, waits for newer figures, as they come, up to
+    /// `pick_wait_ms`, before it refuses the client: the figures it has may
+    /// not show streams that ended since they were sampled, and may count
+    /// streams twice that it reserved just before.
     pub async fn pick(&self, args: PickArgs) -> Result<Picked, TraderError> {
         let settings = self.settings();
-        let capacity_id = self.names.intern(&settings.pick_capacity_property);
-        let load_id = self.names.intern(&settings.pick_load_property);
-        let bandwidth_id = self.names.intern(&settings.pick_bandwidth_property);
-        let by_preference = !args.query.preference.trim().is_empty();
-        let type_name = args.query.type_name.clone();
-        let ordered =
-            self.evaluate_query(args.query, &settings, &[capacity_id, load_id, bandwidth_id]).await?;
-        if ordered.matched.is_empty() {
-            return Err(TraderError::NoMatchingOffers);
-        }
-
+        let props = PickProps {
+            capacity: self.names.intern(&settings.pick_capacity_property),
+            load: self.names.intern(&settings.pick_load_property),
+            bandwidth: self.names.intern(&settings.pick_bandwidth_property),
+        };
         let ttl_seconds = match args.reservation_seconds {
             0 => settings.default_reservation_seconds,
             asked => asked.min(settings.max_reservation_seconds),
         }
         .max(1);
+        let give_up_ms = self.clock.now_ms().saturating_add(settings.pick_wait_ms);
+        let mut waited = false;
+        loop {
+            let ordered = self
+                .evaluate_query(args.query.clone(), &settings, &[props.capacity, props.load, props.bandwidth])
+                .await?;
+            if ordered.matched.is_empty() {
+                return Err(TraderError::NoMatchingOffers);
+            }
+            let renewal_ms = match self.reserve(&args, &ordered, &settings, props, ttl_seconds) {
+                Ok(picked) => return Ok(picked),
+                Err(renewal_ms) => renewal_ms,
+            };
+            let now = self.clock.now_ms();
+            // Not sooner than RECHECK_MS: a figure with no max age is renewed
+            // by every query.
+            match renewal_ms.map(|at| at.max(now.saturating_add(RECHECK_MS))).filter(|&at| at <= give_up_ms) {
+                Some(at) => {
+                    if !waited {
+                        self.stats.bump(counters::WAITED, 1);
+                        waited = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(at - now)).await;
+                }
+                None => {
+                    self.stats.bump(counters::EXHAUSTED, 1);
+                    return Err(TraderError::NoRoom {
+                        type_name: args.query.type_name,
+                        matched: ordered.matched.len(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Chooses among the candidates and reserves room on the chosen one,
+    /// or, if none has room, says when the first of their figures will be
+    /// renewed (`None`: never).
+    fn reserve(
+        &self,
+        args: &PickArgs,
+        ordered: &Ordered,
+        settings: &Settings,
+        props: PickProps,
+        ttl_seconds: u64,
+    ) -> Result<Picked, Option<u64>> {
+        let by_preference = !args.query.preference.trim().is_empty();
         let now = self.clock.now_ms();
         let mut reservations = self.reservations.lock();
         reservations.retain(|_, r| r.forget_ms > now);
 
         let mut eligible = Vec::new();
         for (rank, candidate) in ordered.matched.iter().enumerate() {
-            if let Some(room) =
-                self.room(candidate, &mut reservations, capacity_id, load_id, bandwidth_id, &settings, now)
-            {
+            if let Some(room) = self.room(candidate, &mut reservations, props, settings, now) {
                 eligible.push(Eligible {
                     rank,
                     headroom: room.headroom,
@@ -249,8 +309,12 @@ impl Trader {
             eligible.retain(|e| e.sure);
         }
         if eligible.is_empty() {
-            self.stats.bump(counters::EXHAUSTED, 1);
-            return Err(TraderError::NoRoom { type_name, matched: ordered.matched.len() });
+            return Err(ordered
+                .matched
+                .iter()
+                .filter_map(|c| self.dynamic.renewal_ms(&c.offer, props.load))
+                .filter(|&at| at > now)
+                .min());
         }
 
         // Draw in proportion to capacity: drawn uniformly, a big server comes
@@ -270,8 +334,7 @@ impl Trader {
                     b.headroom.total_cmp(&a.headroom).then(a.rank.cmp(&b.rank))
                 }
             })
-            .map(|e| e.rank)
-            .ok_or(TraderError::NoRoom { type_name: String::new(), matched: 0 })?;
+            .map_or(eligible[0].rank, |e| e.rank);
         let chosen = &ordered.matched[best];
 
         let reservation_id = crate::offer::new_offer_id();
@@ -301,24 +364,28 @@ impl Trader {
     /// has none even if picked clients connect promptly, or its room is
     /// unknown. Reservations that its fresh figures include stop counting
     /// here.
-    #[allow(clippy::too_many_arguments)]
     fn room(
         &self,
         candidate: &Candidate,
         reservations: &mut HashMap<String, Reservation>,
-        capacity_id: PropId,
-        load_id: PropId,
-        bandwidth_id: PropId,
-        settings: &crate::policy::Settings,
+        props: PickProps,
+        settings: &Settings,
         now: u64,
     ) -> Option<Room> {
-        let capacity = candidate.get(capacity_id).and_then(as_f64)?;
-        let figure = candidate.get(load_id).and_then(as_f64)?;
-        // When was the load figure sampled: (at the earliest, at the latest).
-        let sampled = match candidate.offer.get(load_id).map(|p| &p.value) {
-            Some(PropValue::Dynamic(_)) => self.dynamic.sampled_between(&candidate.offer.id, load_id),
+        let capacity = candidate.get(props.capacity).and_then(as_f64)?;
+        let seen = candidate.get(props.load).and_then(as_f64)?;
+        // The load figure and when it was sampled, (at the earliest, at the
+        // latest), taken together from the cache: a query running at the
+        // same time may have fetched a newer figure than this one saw.
+        let (figure, sampled) = match candidate.offer.get(props.load).map(|p| &p.value) {
+            Some(PropValue::Dynamic(_)) => {
+                match self.dynamic.sampled_value(&candidate.offer.id, props.load) {
+                    Some((value, sampled)) => (as_f64(&value)?, Some(sampled)),
+                    None => (seen, Some((0, now))),
+                }
+            }
             // A static figure never includes a reservation.
-            _ => None,
+            _ => (seen, None),
         };
         let grace_ms = settings.reservation_grace_ms;
         let prompt_ms = settings.reservation_prompt_ms.min(grace_ms);
@@ -347,7 +414,7 @@ impl Trader {
         let free = capacity - slow.count(figure);
         let mut sure = free >= 1.0;
         if settings.reservation_bandwidth_bps > 0
-            && let Some(bandwidth_free) = candidate.get(bandwidth_id).and_then(as_f64)
+            && let Some(bandwidth_free) = candidate.get(props.bandwidth).and_then(as_f64)
         {
             #[allow(clippy::cast_precision_loss)]
             let per_stream = settings.reservation_bandwidth_bps as f64;
