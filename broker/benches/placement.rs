@@ -621,26 +621,57 @@ impl Demand {
 
     /// Clients arriving in `window` that a broker knowing every server's
     /// live and connecting sessions at every instant, and never overloading
-    /// one, would have to turn away: those that arrive with the fleet full.
-    /// A client takes its slot from its arrival to the end of its session.
-    fn refused_by_a_perfect_broker(&self, capacity: u64, window: std::ops::Range<Duration>) -> usize {
+    /// one, would have to turn away: those that arrive with the fleet full
+    /// and find no slot freed within `wait` (first come, first served). A
+    /// client takes its slot from when it is placed to the end of its
+    /// session.
+    fn refused_by_a_perfect_broker(
+        &self,
+        capacity: u64,
+        window: &std::ops::Range<Duration>,
+        wait: Duration,
+    ) -> usize {
         use std::cmp::Reverse;
-        use std::collections::BinaryHeap;
+        use std::collections::{BinaryHeap, VecDeque};
+        let slot = |client: &Client, from: Duration| {
+            Reverse(from + client.connect_delay + client.hold.unwrap_or(Duration::MAX / 4))
+        };
         let mut ends: BinaryHeap<Reverse<Duration>> =
             self.initial.iter().flatten().map(|&hold| Reverse(hold)).collect();
+        // Clients waiting for a slot, in order of arrival.
+        let mut waiting: VecDeque<&Client> = VecDeque::new();
         let mut refused = 0;
+        let mut give_up = |client: &Client| {
+            if window.contains(&client.at) {
+                refused += 1;
+            }
+        };
         for client in &self.clients {
-            while ends.peek().is_some_and(|Reverse(end)| *end <= client.at) {
+            while let Some(&Reverse(end)) = ends.peek().filter(|Reverse(end)| *end <= client.at) {
                 ends.pop();
-            }
-            if ends.len() as u64 >= capacity {
-                if window.contains(&client.at) {
-                    refused += 1;
+                while let Some(first) = waiting.front().copied() {
+                    waiting.pop_front();
+                    if first.at + wait >= end {
+                        ends.push(slot(first, end));
+                        break;
+                    }
+                    give_up(first);
                 }
-                continue;
             }
-            ends.push(Reverse(client.at + client.connect_delay + client.hold.unwrap_or(Duration::MAX / 2)));
+            while let Some(first) = waiting.front().copied().filter(|first| first.at + wait < client.at) {
+                waiting.pop_front();
+                give_up(first);
+            }
+            if waiting.is_empty() && (ends.len() as u64) < capacity {
+                ends.push(slot(client, client.at));
+            } else if wait > Duration::ZERO {
+                waiting.push_back(client);
+            } else {
+                give_up(client);
+            }
         }
+        // Those still waiting at the end of the run wait in vain.
+        waiting.into_iter().for_each(give_up);
         refused
     }
 
@@ -1118,14 +1149,18 @@ fn offered_line(params: &Params, demand: &Demand) -> String {
         params.total_capacity() as f64,
     );
     let arrivals = demand.clients.iter().filter(|c| window.contains(&c.at)).count();
-    let refused = demand.refused_by_a_perfect_broker(params.total_capacity(), window);
+    let refused = demand.refused_by_a_perfect_broker(params.total_capacity(), &window, Duration::ZERO);
+    let wait = Duration::from_millis(Settings::default().pick_wait_ms);
+    let refused_waiting = demand.refused_by_a_perfect_broker(params.total_capacity(), &window, wait);
     format!(
         "sessions offered while measured (as if every client were placed): mean {offered_mean:.0} \
          ({:.1}% of capacity), peak {offered_peak:.0} ({:.1}%); {arrivals} arrivals, of which a broker \
-         that knew every server's count at every instant would refuse {refused} (the fleet full when \
-         they arrive)",
+         that knew every server's count at every instant would refuse {refused} at once (the fleet \
+         full when they arrive), or {refused_waiting} if it let them wait up to {} ms for a slot, as \
+         Pick does",
         100.0 * offered_mean / capacity,
-        100.0 * offered_peak / capacity
+        100.0 * offered_peak / capacity,
+        wait.as_millis()
     )
 }
 
