@@ -24,7 +24,10 @@
 //! simulation for seeds 1, 2 and 3 (about four minutes;
 //! `BOURSE_PLACEMENT_SEEDS=4,5` for others); with `-- --test` (or
 //! `BOURSE_BENCH_QUICK=1`, or without cargo's `--bench` flag, as criterion
-//! does) a small one for seed 1 that ends in a few seconds.
+//! does) a small one for seed 1 that ends in a few seconds. With
+//! `BOURSE_PLACEMENT_DEMAND_ONLY=1` it runs no strategy and prints, per
+//! seed, the steady demand: the offered load while measured and what a
+//! broker knowing every server's count would refuse.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
