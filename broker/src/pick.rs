@@ -42,8 +42,16 @@
 //! the whole grace would count most streams twice, in the figure and as a
 //! reservation, and refuse clients that a busy fleet has room for.
 //!
+//! Even so, a full fleet's count can be a stream or two high on a server:
+//! a stream picked just before a figure was sampled may be in it or not,
+//! and a stream without a reservation is seen to end only by the next
+//! figure. So when no server has room, Pick waits for newer figures, as
+//! the servers' exporters sample them, up to `pick_wait_ms`, and refuses
+//! the client only if none of them shows room.
+//!
 //! Invariant: choosing and reserving happen under one lock, so concurrent
-//! picks always see each other's reservations; no I/O under it.
+//! picks always see each other's reservations; no I/O under it, and no
+//! waiting.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
