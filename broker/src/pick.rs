@@ -47,7 +47,11 @@
 //! and a stream without a reservation is seen to end only by the next
 //! figure. So when no server has room, Pick waits for newer figures, as
 //! the servers' exporters sample them, up to `pick_wait_ms`, and refuses
-//! the client only if none of them shows room.
+//! the client only if none of them shows room. Picks that wait are served
+//! in order of arrival: a pick leaves as many slots as there are picks
+//! asking for the same (type and constraint) that have waited longer.
+//! Without that, a client that has waited most of its time loses each
+//! slot that appears to one that has just arrived, and is refused.
 //!
 //! Invariant: choosing and reserving happen under one lock, so concurrent
 //! picks always see each other's reservations; no I/O under it, and no
@@ -125,15 +129,59 @@ impl Reservation {
 }
 
 /// Outstanding reservations, by id, and those kept to learn of the end of
-/// their streams.
+/// their streams; the picks waiting for room.
 #[derive(Default)]
 pub struct Reservations {
     inner: Mutex<HashMap<String, Reservation>>,
+    /// Locked only under `inner`.
+    queue: Mutex<Queue>,
+}
+
+/// Picks waiting for room, in order of arrival, by what they ask for (type
+/// and constraint): when room appears, the one that has waited longest
+/// takes it, and the others wait on.
+#[derive(Default)]
+struct Queue {
+    next_ticket: u64,
+    waiting: HashMap<String, std::collections::VecDeque<u64>>,
+}
+
+/// A Pick's place in the queue. Leaving it, picked, refused, or dropped
+/// when its client went away, lets the next one go.
+struct Place<'a> {
+    reservations: &'a Reservations,
+    key: String,
+    ticket: u64,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        let mut queue = self.reservations.queue();
+        if let Some(waiting) = queue.waiting.get_mut(&self.key) {
+            waiting.retain(|&t| t != self.ticket);
+            if waiting.is_empty() {
+                queue.waiting.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl Reservations {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Reservation>> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Joins the queue of the picks asking for `key`.
+    fn wait_in_line(&self, key: String) -> Place<'_> {
+        let mut queue = self.queue();
+        queue.next_ticket += 1;
+        let ticket = queue.next_ticket;
+        queue.waiting.entry(key.clone()).or_default().push_back(ticket);
+        Place { reservations: self, key, ticket }
     }
 
     pub fn sweep(&self, now_ms: u64) {
@@ -191,6 +239,8 @@ struct Eligible {
     sure: bool,
     /// Streams it takes at once.
     capacity: f64,
+    /// Streams it has room for by the count Pick refuses on.
+    slots: f64,
 }
 
 /// Streams a server's figure may miss (`added`) and streams it surely
@@ -228,6 +278,8 @@ struct Room {
     /// within `reservation_prompt_ms`.
     sure: bool,
     capacity: f64,
+    /// Streams it has room for if clients connect promptly (at least 1).
+    slots: f64,
 }
 
 impl Trader {
@@ -249,7 +301,8 @@ impl Trader {
         }
         .max(1);
         let give_up_ms = self.clock.now_ms().saturating_add(settings.pick_wait_ms);
-        let mut waited = false;
+        let key = format!("{}\n{}", args.query.type_name, args.query.constraint);
+        let mut place: Option<Place<'_>> = None;
         loop {
             let ordered = self
                 .evaluate_query(args.query.clone(), &settings, &[props.capacity, props.load, props.bandwidth])
@@ -257,7 +310,9 @@ impl Trader {
             if ordered.matched.is_empty() {
                 return Err(TraderError::NoMatchingOffers);
             }
-            let renewal_ms = match self.reserve(&args, &ordered, &settings, props, ttl_seconds) {
+            let ticket = place.as_ref().map(|p| p.ticket);
+            let renewal_ms = match self.reserve(&args, &ordered, &settings, props, ttl_seconds, &key, ticket)
+            {
                 Ok(picked) => return Ok(picked),
                 Err(renewal_ms) => renewal_ms,
             };
@@ -266,9 +321,9 @@ impl Trader {
             // by every query.
             match renewal_ms.map(|at| at.max(now.saturating_add(RECHECK_MS))).filter(|&at| at <= give_up_ms) {
                 Some(at) => {
-                    if !waited {
+                    if place.is_none() {
                         self.stats.bump(counters::WAITED, 1);
-                        waited = true;
+                        place = Some(self.reservations.wait_in_line(key.clone()));
                     }
                     tokio::time::sleep(Duration::from_millis(at - now)).await;
                 }
@@ -284,8 +339,11 @@ impl Trader {
     }
 
     /// Chooses among the candidates and reserves room on the chosen one,
-    /// or, if none has room, says when the first of their figures will be
-    /// renewed (`None`: never).
+    /// or, if none has room or picks that asked for the same (`key`) before
+    /// are still waiting for room, says when the first of the candidates'
+    /// figures will be renewed (`None`: never). `ticket`: this pick's place
+    /// among those waiting, if it waits.
+    #[allow(clippy::too_many_arguments)]
     fn reserve(
         &self,
         args: &PickArgs,
@@ -293,6 +351,8 @@ impl Trader {
         settings: &Settings,
         props: PickProps,
         ttl_seconds: u64,
+        key: &str,
+        ticket: Option<u64>,
     ) -> Result<Picked, Option<u64>> {
         let by_preference = !args.query.preference.trim().is_empty();
         let now = self.clock.now_ms();
@@ -307,16 +367,28 @@ impl Trader {
                     headroom: room.headroom,
                     sure: room.sure,
                     capacity: room.capacity,
+                    slots: room.slots,
                 });
             }
         }
+        let slots: f64 = eligible.iter().map(|e| e.slots).sum();
         // Prefer the servers that have room however slow the picked clients
         // are; only when there are none, take those that have room if the
         // clients connected promptly.
         if eligible.iter().any(|e| e.sure) {
             eligible.retain(|e| e.sure);
         }
-        if eligible.is_empty() {
+        // Leave the room to those that asked for the same before and wait
+        // for it: as many slots as they are.
+        let ahead = self
+            .reservations
+            .queue()
+            .waiting
+            .get(key)
+            .map_or(0, |waiting| waiting.iter().take_while(|&&t| Some(t) != ticket).count());
+        #[allow(clippy::cast_precision_loss)]
+        let left_to_others = slots <= ahead as f64;
+        if eligible.is_empty() || left_to_others {
             return Err(ordered
                 .matched
                 .iter()
@@ -416,7 +488,8 @@ impl Trader {
             slow.add(correction);
             prompt.add(r.correction(sampled, prompt_ms, now));
         }
-        if capacity <= 0.0 || capacity - prompt.count(figure) < 1.0 {
+        let mut slots = (capacity - prompt.count(figure)).floor();
+        if capacity <= 0.0 || slots < 1.0 {
             return None;
         }
         let free = capacity - slow.count(figure);
@@ -428,14 +501,15 @@ impl Trader {
             let per_stream = settings.reservation_bandwidth_bps as f64;
             let left =
                 |c: &Corrections| bandwidth_free + (f64::from(c.ended) - f64::from(c.added)) * per_stream;
-            if left(&prompt) < per_stream {
+            slots = slots.min((left(&prompt) / per_stream).floor());
+            if slots < 1.0 {
                 return None;
             }
             sure &= left(&slow) >= per_stream;
         }
         // Rank by what is left once this stream is placed: one more stream
         // fills a small server by a larger fraction than a big one.
-        Some(Room { headroom: (free - 1.0) / capacity, sure, capacity })
+        Some(Room { headroom: (free - 1.0) / capacity, sure, capacity, slots })
     }
 
     /// Gives a reservation back, which marks the end of its stream: until

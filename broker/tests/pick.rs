@@ -327,6 +327,37 @@ async fn no_room_waits_for_newer_figures_before_refusing() {
 }
 
 #[tokio::test]
+async fn picks_waiting_for_room_are_served_in_order_of_arrival() {
+    let h = Harness::start().await;
+    let evaluator = TestEvaluator::default();
+    // Figures sampled when fetched, renewed every 200 ms.
+    *evaluator.state.age_ms.lock().expect("lock") = Some(0);
+    let id = server(&h, &evaluator, "one", 2, 2, 200).await;
+    let pick = |h: &Harness| {
+        let mut lookup = pb::lookup_client::LookupClient::new(h.channel.clone());
+        async move {
+            lookup
+                .pick(pb::PickRequest { r#type: "MediaServer".into(), reservation_seconds: 60, ..Default::default() })
+                .await
+        }
+    };
+    let first = tokio::spawn(pick(&h));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = tokio::spawn(pick(&h));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // One stream ends: the slot goes to the client that has waited longest,
+    // whichever looks first.
+    evaluator.set(&id, "connections", pb::Value::uint64(1));
+    first.await.expect("first").expect("the first to wait takes the slot");
+    evaluator.set(&id, "connections", pb::Value::uint64(2));
+    let refused = second.await.expect("second").expect_err("no slot for the second");
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+    assert_eq!(h.counter("pick.waited").await, 2);
+    h.broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
 async fn unequal_servers_fill_in_proportion_to_capacity() {
     let h = Harness::start().await;
     let evaluator = TestEvaluator::default();
