@@ -673,7 +673,18 @@ impl Demand {
                 give_up(client);
             }
         }
-        // Those still waiting at the end of the run wait in vain.
+        // After the last arrival, the slots that free up still go to those
+        // waiting, in time.
+        while !waiting.is_empty() {
+            let Some(Reverse(end)) = ends.pop() else { break };
+            while let Some(first) = waiting.pop_front() {
+                if first.at + wait >= end {
+                    ends.push(slot(first, end));
+                    break;
+                }
+                give_up(first);
+            }
+        }
         waiting.into_iter().for_each(give_up);
         refused
     }
@@ -882,8 +893,11 @@ async fn steady(strategy: Strategy, params: &Params, demand: Arc<Demand>) -> any
             (chooser.clone(), counters.clone(), measuring.clone(), done.clone());
         let agents = fleet.agents.clone();
         sessions.spawn(async move {
+            // What happens to a client that arrives while measuring counts,
+            // whenever it happens.
+            let measured = measuring.load(Ordering::Relaxed);
             let counts = |counter: &AtomicU64| {
-                if measuring.load(Ordering::Relaxed) {
+                if measured {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
             };
@@ -891,7 +905,7 @@ async fn steady(strategy: Strategy, params: &Params, demand: Arc<Demand>) -> any
             let room_on_arrival = agents.iter().any(|a| a.has_room());
             let asked = Instant::now();
             let choice = chooser.choose(id, client.hold).await;
-            if measuring.load(Ordering::Relaxed) {
+            if measured {
                 counters.chose(asked.elapsed());
             }
             let (agent, mut reservation) = match choice {
@@ -900,7 +914,7 @@ async fn steady(strategy: Strategy, params: &Params, demand: Arc<Demand>) -> any
                     (agent, reservation)
                 }
                 Ok(Choice::Rejected) => {
-                    if measuring.load(Ordering::Relaxed) {
+                    if measured {
                         counters.rejected(&agents, client.at, room_on_arrival);
                     }
                     return;
@@ -937,6 +951,9 @@ async fn steady(strategy: Strategy, params: &Params, demand: Arc<Demand>) -> any
         });
     }
     let samples = sampler.await?;
+    // Let the clients that arrived last, and may wait for a slot, be
+    // placed or refused as they would be, sessions still ending.
+    tokio::time::sleep(Duration::from_millis(Settings::default().pick_wait_ms + 200)).await;
     done.cancel();
     while sessions.join_next().await.is_some() {}
     let result = SteadyResult {
