@@ -21,7 +21,7 @@
 //! fleet filled to 90% in proportion to capacity, measured after a warm-up.
 //!
 //! `cargo bench -p bourse-broker --bench placement` runs the full
-//! simulation for seeds 1, 2 and 3 (about four minutes;
+//! simulation for seeds 1, 2 and 3 (about five minutes;
 //! `BOURSE_PLACEMENT_SEEDS=4,5` for others); with `-- --test` (or
 //! `BOURSE_BENCH_QUICK=1`, or without cargo's `--bench` flag, as criterion
 //! does) a small one for seed 1 that ends in a few seconds. With
