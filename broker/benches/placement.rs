@@ -21,10 +21,13 @@
 //! fleet filled to 90% in proportion to capacity, measured after a warm-up.
 //!
 //! `cargo bench -p bourse-broker --bench placement` runs the full
-//! simulation for seeds 1, 2 and 3 (about four minutes;
+//! simulation for seeds 1, 2 and 3 (about five minutes;
 //! `BOURSE_PLACEMENT_SEEDS=4,5` for others); with `-- --test` (or
 //! `BOURSE_BENCH_QUICK=1`, or without cargo's `--bench` flag, as criterion
-//! does) a small one for seed 1 that ends in a few seconds.
+//! does) a small one for seed 1 that ends in a few seconds. With
+//! `BOURSE_PLACEMENT_DEMAND_ONLY=1` it runs no strategy and prints, per
+//! seed, the steady demand: the offered load while measured and what a
+//! broker knowing every server's count would refuse.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -188,6 +191,9 @@ struct Agent {
     capacity: u64,
     /// Sessions connected right now: the ground truth. Clients move it.
     live: AtomicU64,
+    /// Clients that chose this server and have yet to connect: they hold a
+    /// slot that the live count does not show yet.
+    connecting: AtomicU64,
     /// What the agent reports: `live` as of its last sample, and when that
     /// was taken. Its sampler task writes it; the Eval handler reads it.
     sample: Mutex<(u64, Instant)>,
@@ -196,6 +202,12 @@ struct Agent {
 }
 
 impl Agent {
+    /// Whether it could take one more session: live and connecting
+    /// sessions below capacity.
+    fn has_room(&self) -> bool {
+        self.live.load(Ordering::Relaxed) + self.connecting.load(Ordering::Relaxed) < self.capacity
+    }
+
     fn utilisation(&self) -> f64 {
         #[allow(clippy::cast_precision_loss)]
         let (live, capacity) = (self.live.load(Ordering::Relaxed) as f64, self.capacity as f64);
@@ -272,6 +284,7 @@ impl Fleet {
             let agent = Arc::new(Agent {
                 capacity,
                 live: AtomicU64::new(live),
+                connecting: AtomicU64::new(0),
                 sample: Mutex::new((live, Instant::now())),
                 reports_age,
             });
@@ -495,22 +508,44 @@ impl Chooser {
 struct Counters {
     arrivals: AtomicU64,
     rejections: AtomicU64,
-    /// Fewest sessions live in the fleet when a client was rejected.
-    live_at_rejection: Mutex<Option<u64>>,
+    /// Rejections while some server had room: live and connecting sessions
+    /// below its capacity both when the client arrived and when it was
+    /// turned away.
+    rejected_with_room: AtomicU64,
+    /// Fewest sessions live or connecting in the fleet at a rejection.
+    occupied_at_rejection: Mutex<Option<u64>>,
+    /// When the rejected clients arrived, from the start of the scenario.
+    rejected_arrivals: Mutex<Vec<Duration>>,
+    /// How long each client took to choose (a call to the broker), in ms.
+    choice_ms: Mutex<Vec<u64>>,
     overloads: AtomicU64,
     errors: AtomicU64,
 }
 
 impl Counters {
-    fn rejected(&self, agents: &[Arc<Agent>]) {
+    /// A client that arrived at `arrival` was turned away;
+    /// `room_on_arrival`: some server had room when it arrived.
+    fn rejected(&self, agents: &[Arc<Agent>], arrival: Duration, room_on_arrival: bool) {
         self.rejections.fetch_add(1, Ordering::Relaxed);
-        let live = agents.iter().map(|a| a.live.load(Ordering::Relaxed)).sum();
-        let mut lowest = self.live_at_rejection.lock().unwrap_or_else(PoisonError::into_inner);
-        *lowest = Some(lowest.map_or(live, |l: u64| l.min(live)));
+        self.rejected_arrivals.lock().unwrap_or_else(PoisonError::into_inner).push(arrival);
+        if room_on_arrival && agents.iter().any(|a| a.has_room()) {
+            self.rejected_with_room.fetch_add(1, Ordering::Relaxed);
+        }
+        let occupied = agents
+            .iter()
+            .map(|a| a.live.load(Ordering::Relaxed) + a.connecting.load(Ordering::Relaxed))
+            .sum();
+        let mut lowest = self.occupied_at_rejection.lock().unwrap_or_else(PoisonError::into_inner);
+        *lowest = Some(lowest.map_or(occupied, |l: u64| l.min(occupied)));
+    }
+
+    fn chose(&self, took: Duration) {
+        let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        self.choice_ms.lock().unwrap_or_else(PoisonError::into_inner).push(ms);
     }
 
     fn lowest_at_rejection(&self) -> Option<u64> {
-        *self.live_at_rejection.lock().unwrap_or_else(PoisonError::into_inner)
+        *self.occupied_at_rejection.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -588,6 +623,85 @@ impl Demand {
         Demand { initial, clients }
     }
 
+    /// Clients arriving in `window` that a broker knowing every server's
+    /// live and connecting sessions at every instant, and never overloading
+    /// one, would have to turn away: those that arrive with the fleet full
+    /// and find no slot freed within `wait` (first come, first served). A
+    /// client takes its slot from when it is placed to the end of its
+    /// session.
+    fn refused_by_a_perfect_broker(
+        &self,
+        capacity: u64,
+        window: &std::ops::Range<Duration>,
+        wait: Duration,
+    ) -> usize {
+        use std::cmp::Reverse;
+        use std::collections::{BinaryHeap, VecDeque};
+        let slot = |client: &Client, from: Duration| {
+            Reverse(from + client.connect_delay + client.hold.unwrap_or(Duration::MAX / 4))
+        };
+        let mut ends: BinaryHeap<Reverse<Duration>> =
+            self.initial.iter().flatten().map(|&hold| Reverse(hold)).collect();
+        // Clients waiting for a slot, in order of arrival.
+        let mut waiting: VecDeque<&Client> = VecDeque::new();
+        let mut refused = 0;
+        let mut give_up = |client: &Client| {
+            if window.contains(&client.at) {
+                refused += 1;
+            }
+        };
+        for client in &self.clients {
+            while let Some(&Reverse(end)) = ends.peek().filter(|Reverse(end)| *end <= client.at) {
+                ends.pop();
+                while let Some(first) = waiting.front().copied() {
+                    waiting.pop_front();
+                    if first.at + wait >= end {
+                        ends.push(slot(first, end));
+                        break;
+                    }
+                    give_up(first);
+                }
+            }
+            while let Some(first) = waiting.front().copied().filter(|first| first.at + wait < client.at) {
+                waiting.pop_front();
+                give_up(first);
+            }
+            if waiting.is_empty() && (ends.len() as u64) < capacity {
+                ends.push(slot(client, client.at));
+            } else if wait > Duration::ZERO {
+                waiting.push_back(client);
+            } else {
+                give_up(client);
+            }
+        }
+        // After the last arrival, the slots that free up still go to those
+        // waiting, in time.
+        while !waiting.is_empty() {
+            let Some(Reverse(end)) = ends.pop() else { break };
+            while let Some(first) = waiting.pop_front() {
+                if first.at + wait >= end {
+                    ends.push(slot(first, end));
+                    break;
+                }
+                give_up(first);
+            }
+        }
+        waiting.into_iter().for_each(give_up);
+        refused
+    }
+
+    /// Slots that would be taken at `t` if every client were placed: the
+    /// sessions live and the clients connecting.
+    fn demanded_at(&self, t: Duration) -> usize {
+        let initial = self.initial.iter().flatten().filter(|&&hold| hold > t).count();
+        let clients = self
+            .clients
+            .iter()
+            .filter(|c| c.at <= t && c.hold.is_none_or(|hold| c.at + c.connect_delay + hold > t))
+            .count();
+        initial + clients
+    }
+
     /// Sessions that would be live at `t` if every client were placed.
     fn offered_at(&self, t: Duration) -> usize {
         let initial = self.initial.iter().flatten().filter(|&&hold| hold > t).count();
@@ -603,9 +717,16 @@ impl Demand {
     }
 }
 
+/// A client chose a server: it holds a slot there until it connects.
+fn chosen(agent: &Agent) {
+    agent.connecting.fetch_add(1, Ordering::Relaxed);
+}
+
 /// A session starts on an agent; true if it went beyond capacity.
 fn connect(agent: &Agent) -> bool {
-    agent.live.fetch_add(1, Ordering::Relaxed) + 1 > agent.capacity
+    let overload = agent.live.fetch_add(1, Ordering::Relaxed) + 1 > agent.capacity;
+    agent.connecting.fetch_sub(1, Ordering::Relaxed);
+    overload
 }
 
 // ------------------------------------------------------------------- burst
@@ -619,11 +740,14 @@ struct BurstResult {
     errors: u64,
 }
 
-/// The lowest fleet utilisation at which a client was rejected, if any was.
-fn utilisation_at_rejection(lowest_live: Option<u64>, params: &Params) -> String {
+/// The lowest fleet occupancy (sessions live or connecting over capacity)
+/// at which a client was rejected, if any was.
+fn utilisation_at_rejection(lowest_occupied: Option<u64>, params: &Params) -> String {
     #[allow(clippy::cast_precision_loss)]
-    lowest_live
-        .map_or_else(|| "-".into(), |live| format!("{:.2}", live as f64 / params.total_capacity() as f64))
+    lowest_occupied.map_or_else(
+        || "-".into(),
+        |occupied| format!("{:.3}", occupied as f64 / params.total_capacity() as f64),
+    )
 }
 
 impl BurstResult {
@@ -644,8 +768,10 @@ async fn burst(strategy: Strategy, params: &Params, demand: &Demand) -> anyhow::
         clients.spawn(async move {
             tokio::time::sleep_until(start + client.at).await;
             counters.arrivals.fetch_add(1, Ordering::Relaxed);
+            let room_on_arrival = agents.iter().any(|a| a.has_room());
             match chooser.choose(id, client.hold).await {
                 Ok(Choice::Server { agent, reservation }) => {
+                    chosen(&agents[agent]);
                     tokio::time::sleep(client.connect_delay).await;
                     if connect(&agents[agent]) {
                         counters.overloads.fetch_add(1, Ordering::Relaxed);
@@ -656,7 +782,7 @@ async fn burst(strategy: Strategy, params: &Params, demand: &Demand) -> anyhow::
                         chooser.release(&reservation).await;
                     }
                 }
-                Ok(Choice::Rejected) => counters.rejected(&agents),
+                Ok(Choice::Rejected) => counters.rejected(&agents, client.at, room_on_arrival),
                 Err(error) => {
                     counters.errors.fetch_add(1, Ordering::Relaxed);
                     eprintln!("{}: client {id}: {error:#}", strategy.name());
@@ -682,12 +808,19 @@ async fn burst(strategy: Strategy, params: &Params, demand: &Demand) -> anyhow::
 struct SteadyResult {
     strategy: Strategy,
     arrivals: u64,
-    /// Fewest sessions live in the fleet at a rejection.
+    /// Fewest sessions live or connecting in the fleet at a rejection.
     lowest_at_rejection: Option<u64>,
     /// Per sample: (max utilisation, fleet utilisation).
     samples: Vec<(f64, f64)>,
     overloads: u64,
     rejections: u64,
+    /// Rejections while some server had room.
+    rejected_with_room: u64,
+    /// Rejections of clients that arrived when the offered load, they
+    /// included, exceeded capacity.
+    rejected_over_capacity: u64,
+    /// Time clients took to choose: (99th percentile, most), in ms.
+    choice_ms: (u64, u64),
     errors: u64,
 }
 
@@ -761,17 +894,29 @@ async fn steady(strategy: Strategy, params: &Params, demand: Arc<Demand>) -> any
             (chooser.clone(), counters.clone(), measuring.clone(), done.clone());
         let agents = fleet.agents.clone();
         sessions.spawn(async move {
+            // What happens to a client that arrives while measuring counts,
+            // whenever it happens.
+            let measured = measuring.load(Ordering::Relaxed);
             let counts = |counter: &AtomicU64| {
-                if measuring.load(Ordering::Relaxed) {
+                if measured {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
             };
             counts(&counters.arrivals);
-            let (agent, mut reservation) = match chooser.choose(id, client.hold).await {
-                Ok(Choice::Server { agent, reservation }) => (agent, reservation),
+            let room_on_arrival = agents.iter().any(|a| a.has_room());
+            let asked = Instant::now();
+            let choice = chooser.choose(id, client.hold).await;
+            if measured {
+                counters.chose(asked.elapsed());
+            }
+            let (agent, mut reservation) = match choice {
+                Ok(Choice::Server { agent, reservation }) => {
+                    chosen(&agents[agent]);
+                    (agent, reservation)
+                }
                 Ok(Choice::Rejected) => {
-                    if measuring.load(Ordering::Relaxed) {
-                        counters.rejected(&agents);
+                    if measured {
+                        counters.rejected(&agents, client.at, room_on_arrival);
                     }
                     return;
                 }
@@ -807,6 +952,9 @@ async fn steady(strategy: Strategy, params: &Params, demand: Arc<Demand>) -> any
         });
     }
     let samples = sampler.await?;
+    // Let the clients that arrived last, and may wait for a slot, be
+    // placed or refused as they would be, sessions still ending.
+    tokio::time::sleep(Duration::from_millis(Settings::default().pick_wait_ms + 200)).await;
     done.cancel();
     while sessions.join_next().await.is_some() {}
     let result = SteadyResult {
@@ -816,6 +964,18 @@ async fn steady(strategy: Strategy, params: &Params, demand: Arc<Demand>) -> any
         samples,
         overloads: counters.overloads.load(Ordering::Relaxed),
         rejections: counters.rejections.load(Ordering::Relaxed),
+        rejected_with_room: counters.rejected_with_room.load(Ordering::Relaxed),
+        rejected_over_capacity: {
+            let arrivals = counters.rejected_arrivals.lock().unwrap_or_else(PoisonError::into_inner);
+            let capacity = usize::try_from(params.total_capacity())?;
+            arrivals.iter().filter(|&&at| demand.demanded_at(at) > capacity).count() as u64
+        },
+        choice_ms: {
+            let mut took = counters.choice_ms.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            took.sort_unstable();
+            let p99 = took.get(took.len() * 99 / 100).or(took.last()).copied().unwrap_or(0);
+            (p99, took.last().copied().unwrap_or(0))
+        },
         errors: counters.errors.load(Ordering::Relaxed),
     };
     fleet.shutdown().await?;
@@ -848,13 +1008,14 @@ fn burst_table(results: &[BurstResult]) -> String {
 fn steady_table(results: &[SteadyResult], params: &Params) -> String {
     let mut out = String::from(
         "| strategy | max/mean utilisation (time average) | peak max utilisation | mean utilisation | arrivals \
-         | overloads | rejections | fleet utilisation at a rejection (lowest) |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+         | overloads | rejections | of which offered load above capacity | of which a server had room \
+         | fleet occupancy at a rejection (lowest) | choice time p99 / max (ms) |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in results {
         let _ = writeln!(
             out,
-            "| {} | {:.2} | {:.2} | {:.2} | {} | {} | {}{} | {} |",
+            "| {} | {:.2} | {:.2} | {:.2} | {} | {} | {}{} | {} | {} | {} | {} / {} |",
             r.strategy.name(),
             r.mean_max_over_mean(),
             r.peak(),
@@ -863,7 +1024,11 @@ fn steady_table(results: &[SteadyResult], params: &Params) -> String {
             r.overloads,
             r.rejections,
             errors_note(r.errors),
-            utilisation_at_rejection(r.lowest_at_rejection, params)
+            r.rejected_over_capacity,
+            r.rejected_with_room,
+            utilisation_at_rejection(r.lowest_at_rejection, params),
+            r.choice_ms.0,
+            r.choice_ms.1
         );
     }
     out
@@ -908,8 +1073,9 @@ fn check_targets(bursts: &[BurstResult], steadies: &[SteadyResult]) -> Vec<Strin
         }
         if pick.rejections > p2c.rejections {
             misses.push(format!(
-                "steady: Pick rejections {} > power of two {}",
-                pick.rejections, p2c.rejections
+                "steady: Pick rejections {} > power of two {} ({} arrived with the offered load above \
+                 capacity, {} while a server had room)",
+                pick.rejections, p2c.rejections, pick.rejected_over_capacity, pick.rejected_with_room
             ));
         }
     }
@@ -965,23 +1131,7 @@ async fn run(params: Params, seeds: &[u64]) -> anyhow::Result<()> {
 
         let demand = Arc::new(Demand::steady(&params));
         let steadies = steady_all(&params, &demand).await?;
-        let offered: Vec<usize> =
-            std::iter::successors(Some(params.warmup), |t| Some(*t + params.sample_every))
-                .take_while(|t| *t < params.warmup + params.measure)
-                .map(|t| demand.offered_at(t))
-                .collect();
-        #[allow(clippy::cast_precision_loss)]
-        let (offered_mean, offered_peak, capacity) = (
-            mean(offered.iter().map(|&n| n as f64)),
-            offered.iter().copied().max().unwrap_or(0) as f64,
-            params.total_capacity() as f64,
-        );
-        println!(
-            "\n(b) steady state; sessions offered while measured (as if every client were placed): \
-             mean {offered_mean:.0} ({:.0}% of capacity), peak {offered_peak:.0} ({:.0}%)\n",
-            100.0 * offered_mean / capacity,
-            100.0 * offered_peak / capacity
-        );
+        println!("\n(b) steady state; {}\n", offered_line(&params, &demand));
         print!("{}", steady_table(&steadies, &params));
         verdicts.push((seed, check_targets(&bursts, &steadies)));
     }
@@ -1004,6 +1154,35 @@ async fn run(params: Params, seeds: &[u64]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the steady scenario of one seed offers while measured.
+fn offered_line(params: &Params, demand: &Demand) -> String {
+    let window = params.warmup..params.warmup + params.measure;
+    let offered: Vec<usize> = std::iter::successors(Some(window.start), |t| Some(*t + params.sample_every))
+        .take_while(|t| window.contains(t))
+        .map(|t| demand.offered_at(t))
+        .collect();
+    #[allow(clippy::cast_precision_loss)]
+    let (offered_mean, offered_peak, capacity) = (
+        mean(offered.iter().map(|&n| n as f64)),
+        offered.iter().copied().max().unwrap_or(0) as f64,
+        params.total_capacity() as f64,
+    );
+    let arrivals = demand.clients.iter().filter(|c| window.contains(&c.at)).count();
+    let refused = demand.refused_by_a_perfect_broker(params.total_capacity(), &window, Duration::ZERO);
+    let wait = Duration::from_millis(Settings::default().pick_wait_ms);
+    let refused_waiting = demand.refused_by_a_perfect_broker(params.total_capacity(), &window, wait);
+    format!(
+        "sessions offered while measured (as if every client were placed): mean {offered_mean:.0} \
+         ({:.1}% of capacity), peak {offered_peak:.0} ({:.1}%); {arrivals} arrivals, of which a broker \
+         that knew every server's count at every instant would refuse {refused} at once (the fleet \
+         full when they arrive), or {refused_waiting} if it let them wait up to {} ms for a slot, as \
+         Pick does",
+        100.0 * offered_mean / capacity,
+        100.0 * offered_peak / capacity,
+        wait.as_millis()
+    )
 }
 
 /// Runs the steady scenario for every strategy. The runs are independent
@@ -1039,6 +1218,14 @@ fn main() -> anyhow::Result<()> {
         Err(_) if quick => vec![1],
         Err(_) => vec![1, 2, 3],
     };
+    if std::env::var("BOURSE_PLACEMENT_DEMAND_ONLY").is_ok_and(|v| v == "1") {
+        // The steady demand of each seed, without running any strategy.
+        for seed in seeds {
+            let params = Params { seed, ..params.clone() };
+            println!("seed {seed}: {}", offered_line(&params, &Demand::steady(&params)));
+        }
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(params, &seeds))
 }

@@ -60,6 +60,36 @@ struct Cached {
     sampled_ms: (u64, u64),
 }
 
+impl Cached {
+    /// Whether a query may use it rather than call the exporter: fetched
+    /// within the property's max age and the query's staleness bound, and
+    /// not superseded. An exporter samples at least once per max age, so
+    /// once the sample it said it answered from is older than that, it has
+    /// a newer one: the value is superseded. It is used anyway for a tenth
+    /// of its max age after the fetch, so that an exporter whose sample is
+    /// late is not called by every query.
+    fn fresh(&self, now_ms: u64, max_age_ms: u64, max_staleness_ms: u64) -> bool {
+        let fetched_age = now_ms.saturating_sub(self.at_ms);
+        let sample_age = now_ms.saturating_sub(self.sampled_ms.1);
+        let superseded = sample_age > max_age_ms && fetched_age >= max_age_ms / 10;
+        fetched_age <= max_age_ms && fetched_age <= max_staleness_ms && !superseded
+    }
+
+    /// When a query that accepts values as old as their max age will
+    /// call the exporter again: the first instant at which it is no
+    /// longer `fresh`.
+    fn renewal_ms(&self, max_age_ms: u64) -> u64 {
+        let expired = self.at_ms.saturating_add(max_age_ms).saturating_add(1);
+        let superseded = self
+            .sampled_ms
+            .1
+            .saturating_add(max_age_ms)
+            .saturating_add(1)
+            .max(self.at_ms.saturating_add(max_age_ms / 10));
+        expired.min(superseded)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Backoff {
     failures: u32,
@@ -115,9 +145,12 @@ impl Evaluators {
     }
 
     fn failed(&self, evaluator: &str, now_ms: u64) {
-        let mut entry = self.backoff.entry(evaluator.to_string()).or_insert(Backoff { failures: 0, until_ms: 0 });
+        let mut entry =
+            self.backoff.entry(evaluator.to_string()).or_insert(Backoff { failures: 0, until_ms: 0 });
         entry.failures = entry.failures.saturating_add(1);
-        let delay = BACKOFF_BASE_MS.saturating_mul(1u64 << entry.failures.saturating_sub(1).min(16)).min(BACKOFF_MAX_MS);
+        let delay = BACKOFF_BASE_MS
+            .saturating_mul(1u64 << entry.failures.saturating_sub(1).min(16))
+            .min(BACKOFF_MAX_MS);
         entry.until_ms = now_ms.saturating_add(delay);
         tracing::debug!(evaluator, failures = entry.failures, delay_ms = delay, "evaluator backed off");
     }
@@ -148,13 +181,12 @@ impl Evaluators {
                 let Some(prop) = offer.get(prop_id) else { continue };
                 let PropValue::Dynamic(dynamic) = &prop.value else { continue };
                 let key = (offer.id.clone(), prop_id);
-                if let Some(cached) = self.cache.get(&key) {
-                    let age = now.saturating_sub(cached.at_ms);
-                    if age <= dynamic.max_age_ms && age <= max_staleness_ms {
-                        results[index].push((prop_id, cached.value.clone()));
-                        hits += 1;
-                        continue;
-                    }
+                if let Some(cached) = self.cache.get(&key)
+                    && cached.fresh(now, dynamic.max_age_ms, max_staleness_ms)
+                {
+                    results[index].push((prop_id, cached.value.clone()));
+                    hits += 1;
+                    continue;
                 }
                 let batch = batches.entry(dynamic.evaluator.as_str()).or_insert_with(|| Batch {
                     evaluator: dynamic.evaluator.clone(),
@@ -200,7 +232,8 @@ impl Evaluators {
             let evaluator = batch.evaluator.clone();
             let handle = calls.spawn(async move {
                 let reply = async {
-                    let _permit = in_flight.acquire_owned().await.map_err(|_| tonic::Status::cancelled("closing"))?;
+                    let _permit =
+                        in_flight.acquire_owned().await.map_err(|_| tonic::Status::cancelled("closing"))?;
                     let mut client = pb::dynamic_prop_eval_client::DynamicPropEvalClient::new(channel);
                     let mut request = tonic::Request::new(pb::EvalRequest { items: batch.items.clone() });
                     // Tell the evaluator how long we wait, so it can give up too.
@@ -291,7 +324,16 @@ impl Evaluators {
                         None => (now_ms.saturating_sub(dynamic.max_age_ms), now_ms),
                     };
                     let cached = Cached { value: value.clone(), at_ms: now_ms, sampled_ms };
-                    self.cache.insert((offer.id.clone(), prop_id), cached);
+                    // Calls overlap: keep a value sampled surely later than
+                    // this one.
+                    self.cache
+                        .entry((offer.id.clone(), prop_id))
+                        .and_modify(|kept| {
+                            if kept.sampled_ms.0 <= cached.sampled_ms.1 {
+                                *kept = cached.clone();
+                            }
+                        })
+                        .or_insert_with(|| cached.clone());
                     if !results[index].iter().any(|(p, _)| *p == prop_id) {
                         results[index].push((prop_id, value));
                     }
@@ -304,11 +346,20 @@ impl Evaluators {
         }
     }
 
-    /// When the cached value of an offer's property was sampled, as
+    /// The cached value of an offer's property and when it was sampled, as
     /// (earliest, latest) in ms: one instant if the exporter said, or else
     /// from the fetch time minus the property's max age to the fetch.
-    pub fn sampled_between(&self, offer_id: &Arc<str>, prop: PropId) -> Option<(u64, u64)> {
-        self.cache.get(&(offer_id.clone(), prop)).map(|c| c.sampled_ms)
+    /// Queries running at the same time may each have fetched a value: the
+    /// cache keeps the latest, which may be newer than the one a query saw.
+    pub fn sampled_value(&self, offer_id: &Arc<str>, prop: PropId) -> Option<(Value, (u64, u64))> {
+        self.cache.get(&(offer_id.clone(), prop)).map(|c| (c.value.clone(), c.sampled_ms))
+    }
+
+    /// When a query will next ask the exporter for a newer value of an
+    /// offer's dynamic property (`None` if not cached or not dynamic).
+    pub fn renewal_ms(&self, offer: &Offer, prop: PropId) -> Option<u64> {
+        let PropValue::Dynamic(dynamic) = &offer.get(prop)?.value else { return None };
+        self.cache.get(&(offer.id.clone(), prop)).map(|c| c.renewal_ms(dynamic.max_age_ms))
     }
 
     /// Drops cache entries too old to be used by any query.
@@ -316,7 +367,6 @@ impl Evaluators {
         self.cache.retain(|_, cached| now_ms.saturating_sub(cached.at_ms) < CACHE_RETENTION_MS);
         self.backoff.retain(|_, b| b.until_ms + BACKOFF_MAX_MS > now_ms);
     }
-
 }
 
 /// An offer with the dynamic values evaluated for one query: what the

@@ -10,45 +10,79 @@
 //!   takes the best of those (most headroom left once the stream is placed,
 //!   or best by the importer's preference).
 //!
-//! A server's load is estimated as its last figure, plus the reservations
-//! the figure may not include yet, minus the streams released since it was
-//! sampled. The time of the sample is as the exporter says (`age_ms`), or
-//! else taken conservatively: fetch time minus the property's max age when
-//! that makes the server look busier, fetch time when the other way.
-//! - A reservation counts until a figure sampled at least
-//!   `reservation_grace_ms` after it (the longest a client may take to
-//!   connect). Until then a figure may hold it already, so the estimate may
-//!   count it twice: Pick prefers servers that have room even so, and refuses
-//!   a client only if every server is full even when the reservations
-//!   `reservation_prompt_ms` older than a figure are taken to be in it (most
-//!   clients connect much faster than the grace allows; counting them twice
-//!   would refuse clients that a busy fleet has room for).
-//! - A reservation that reached the figures and is then released marks the
-//!   end of its stream: until a figure sampled after the release, the
-//!   figures still count the stream, so Pick takes one off. Without this the
-//!   estimate would learn of arrivals at once but of departures a figure
-//!   late, and a busy fleet would look fuller than it is.
+//! A server's load is estimated as its last figure, corrected by what Pick
+//! knows of the streams it placed there: plus the reservations the figure
+//! may not include yet, minus the streams that ended (were released) after
+//! it was sampled. The time of the sample is as the exporter says
+//! (`age_ms`), or else taken conservatively: fetch time minus the
+//! property's max age when that makes the server look busier, fetch time
+//! when the other way. A client is taken to connect within some time of its
+//! pick and to release its reservation when its stream ends; then, for a
+//! figure sampled at `t`:
+//! - a reservation neither released nor lapsed counts one stream, unless
+//!   its client connected surely before `t`: then the figure holds it;
+//! - a released reservation whose client connected surely before `t`, and
+//!   released after `t`, takes one stream off: the figure still counts a
+//!   stream that has ended (without this, Pick would learn of arrivals at
+//!   once but of departures a figure late, and a busy fleet would look
+//!   fuller than it is); once a figure is sampled after the release, the
+//!   reservation is forgotten;
+//! - a lapsed reservation counts nothing: the figure is the best count of
+//!   a stream whose end nobody reported. A release up to the grace after
+//!   the lapse still marks the end, as a stream may outrun a reservation of
+//!   its own length by the time its client took to connect.
+//!
+//! Two counts come of this. Taking clients to connect within
+//! `reservation_grace_ms` (the longest a client may take) gives the most a
+//! server may carry: Pick prefers servers that have room by that count.
+//! Taking them to connect within `reservation_prompt_ms` (most clients
+//! connect much faster than the grace allows) gives the count Pick refuses
+//! on: it picks a server only if that count leaves room, and refuses a
+//! client only if it leaves room on none. Counting every reservation for
+//! the whole grace would count most streams twice, in the figure and as a
+//! reservation, and refuse clients that a busy fleet has room for.
+//!
+//! Even so, a full fleet's count can be a stream or two high on a server:
+//! a stream picked just before a figure was sampled may be in it or not,
+//! and a stream without a reservation is seen to end only by the next
+//! figure. So when no server has room, Pick waits for newer figures, as
+//! the servers' exporters sample them, up to `pick_wait_ms`, and refuses
+//! the client only if none of them shows room. Picks that wait are served
+//! in order of arrival: a pick leaves as many slots as there are picks
+//! asking for the same (type and constraint) that have waited longer.
+//! Without that, a client that has waited most of its time loses each
+//! slot that appears to one that has just arrived, and is refused.
 //!
 //! Invariant: choosing and reserving happen under one lock, so concurrent
-//! picks always see each other's reservations; no I/O under it.
+//! picks always see each other's reservations; no I/O under it, and no
+//! waiting.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rand::seq::IndexedRandom;
 
 use crate::dynamic::Candidate;
 use crate::error::TraderError;
 use crate::offer::PropValue;
-use crate::query::{Matched, QueryArgs, desired_values};
+use crate::policy::Settings;
+use crate::query::{Matched, Ordered, QueryArgs, desired_values};
 use crate::tcl::Properties;
 use crate::trader::Trader;
 use crate::value::{PropId, Value};
+
+/// Shortest time between two looks at newer figures by a Pick that found
+/// no room, in ms.
+const RECHECK_MS: u64 = 50;
 
 /// Counter names shown by `Admin.Stats`.
 pub mod counters {
     pub const PICKS: &str = "pick.picks";
     pub const EXHAUSTED: &str = "pick.exhausted";
+    /// Picks that found no room at first and waited for newer figures
+    /// (whether they found room then or not).
+    pub const WAITED: &str = "pick.waited";
     pub const RELEASES: &str = "pick.releases";
     /// Reservations that stopped counting because the server's figures
     /// include them.
@@ -59,26 +93,77 @@ pub mod counters {
 #[derive(Debug, Clone)]
 struct Reservation {
     offer_id: Arc<str>,
+    /// When it was taken; its client connects within the grace after.
     at_ms: u64,
+    /// When it lapses unless released first.
     expires_ms: u64,
-    stage: Stage,
+    /// When the client released it, which it does when its stream ends.
+    released_ms: Option<u64>,
+    /// When the broker forgets it: the grace after it lapses (a release
+    /// that comes that late still marks the end of its stream), or once the
+    /// figures show its stream gone after a release.
+    forget_ms: u64,
+    /// Whether a figure surely including its stream has been seen (counted
+    /// once in `pick.absorbed`).
+    absorbed: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    /// Counted against the server: its figures may not include the stream.
-    Counted,
-    /// The server's figures include the stream; kept for its release.
-    InFigures,
-    /// Released after reaching the figures: the stream ended at `ended_ms`,
-    /// and figures sampled before then still count it.
-    Ended { ended_ms: u64 },
+impl Reservation {
+    /// Streams to add to a server's figure for this reservation: +1 while
+    /// the figure may not include a stream that holds room now, -1 while
+    /// it surely includes a stream that has ended, 0 otherwise. A client
+    /// is taken to connect within `connect_ms` of the pick and to release
+    /// its reservation when its stream ends; `sampled` is when the figure
+    /// was sampled, (at the earliest, at the latest), `None` for a figure
+    /// that never includes a reservation.
+    fn correction(&self, sampled: Option<(u64, u64)>, connect_ms: u64, now_ms: u64) -> i32 {
+        let connected_before = |(earliest, _): (u64, u64)| earliest >= self.at_ms.saturating_add(connect_ms);
+        match self.released_ms {
+            Some(ended_ms) => -i32::from(sampled.is_some_and(|s| connected_before(s) && s.1 < ended_ms)),
+            None if self.expires_ms > now_ms => 1 - i32::from(sampled.is_some_and(connected_before)),
+            // Lapsed: its stream, if any, is in the figures or has ended
+            // unnoticed; the figure is the best count.
+            None => 0,
+        }
+    }
 }
 
-/// Outstanding reservations, by id.
+/// Outstanding reservations, by id, and those kept to learn of the end of
+/// their streams; the picks waiting for room.
 #[derive(Default)]
 pub struct Reservations {
     inner: Mutex<HashMap<String, Reservation>>,
+    /// Locked only under `inner`.
+    queue: Mutex<Queue>,
+}
+
+/// Picks waiting for room, in order of arrival, by what they ask for (type
+/// and constraint): when room appears, the one that has waited longest
+/// takes it, and the others wait on.
+#[derive(Default)]
+struct Queue {
+    next_ticket: u64,
+    waiting: HashMap<String, std::collections::VecDeque<u64>>,
+}
+
+/// A Pick's place in the queue. Leaving it, picked, refused, or dropped
+/// when its client went away, lets the next one go.
+struct Place<'a> {
+    reservations: &'a Reservations,
+    key: String,
+    ticket: u64,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        let mut queue = self.reservations.queue();
+        if let Some(waiting) = queue.waiting.get_mut(&self.key) {
+            waiting.retain(|&t| t != self.ticket);
+            if waiting.is_empty() {
+                queue.waiting.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl Reservations {
@@ -86,17 +171,26 @@ impl Reservations {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Joins the queue of the picks asking for `key`.
+    fn wait_in_line(&self, key: String) -> Place<'_> {
+        let mut queue = self.queue();
+        queue.next_ticket += 1;
+        let ticket = queue.next_ticket;
+        queue.waiting.entry(key.clone()).or_default().push_back(ticket);
+        Place { reservations: self, key, ticket }
+    }
+
     pub fn sweep(&self, now_ms: u64) {
-        self.lock().retain(|_, r| r.expires_ms > now_ms);
+        self.lock().retain(|_, r| r.forget_ms > now_ms);
     }
 
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+    /// Reservations neither released nor lapsed.
+    pub fn outstanding(&self, now_ms: u64) -> usize {
+        self.lock().values().filter(|r| r.released_ms.is_none() && r.expires_ms > now_ms).count()
     }
 }
 
@@ -127,6 +221,14 @@ fn as_f64(value: &Value) -> Option<f64> {
     }
 }
 
+/// The properties Pick reads, as set by `pick_*_property`.
+#[derive(Debug, Clone, Copy)]
+struct PickProps {
+    capacity: PropId,
+    load: PropId,
+    bandwidth: PropId,
+}
+
 /// A server that can take one more stream.
 struct Eligible {
     /// Position in the preference order.
@@ -137,6 +239,32 @@ struct Eligible {
     sure: bool,
     /// Streams it takes at once.
     capacity: f64,
+    /// Streams it has room for by the count Pick refuses on.
+    slots: f64,
+}
+
+/// Streams a server's figure may miss (`added`) and streams it surely
+/// still counts though they have ended (`ended`), by its reservations.
+#[derive(Default)]
+struct Corrections {
+    added: u32,
+    ended: u32,
+}
+
+impl Corrections {
+    fn add(&mut self, correction: i32) {
+        match correction {
+            1.. => self.added += correction.unsigned_abs(),
+            ..0 => self.ended += correction.unsigned_abs(),
+            0 => {}
+        }
+    }
+
+    /// The server's stream count: the figure less the ended streams (not
+    /// below zero), plus the streams it may miss.
+    fn count(&self, figure: f64) -> f64 {
+        (figure - f64::from(self.ended)).max(0.0) + f64::from(self.added)
+    }
 }
 
 /// How much room a server has for one more stream.
@@ -150,48 +278,123 @@ struct Room {
     /// within `reservation_prompt_ms`.
     sure: bool,
     capacity: f64,
+    /// Streams it has room for if clients connect promptly (at least 1).
+    slots: f64,
 }
 
 impl Trader {
-    /// Chooses one offer for one client and reserves room on it.
+    /// Chooses one offer for one client and reserves room on it. When no
+    /// server has room, waits for newer figures, as they come, up to
+    /// `pick_wait_ms`, before it refuses the client: the figures it has may
+    /// not show streams that ended since they were sampled, and may count
+    /// streams twice that it reserved just before.
     pub async fn pick(&self, args: PickArgs) -> Result<Picked, TraderError> {
         let settings = self.settings();
-        let capacity_id = self.names.intern(&settings.pick_capacity_property);
-        let load_id = self.names.intern(&settings.pick_load_property);
-        let bandwidth_id = self.names.intern(&settings.pick_bandwidth_property);
-        let by_preference = !args.query.preference.trim().is_empty();
-        let type_name = args.query.type_name.clone();
-        let ordered = self.evaluate_query(args.query, &settings, &[capacity_id, load_id, bandwidth_id]).await?;
-        if ordered.matched.is_empty() {
-            return Err(TraderError::NoMatchingOffers);
-        }
-
+        let props = PickProps {
+            capacity: self.names.intern(&settings.pick_capacity_property),
+            load: self.names.intern(&settings.pick_load_property),
+            bandwidth: self.names.intern(&settings.pick_bandwidth_property),
+        };
         let ttl_seconds = match args.reservation_seconds {
             0 => settings.default_reservation_seconds,
             asked => asked.min(settings.max_reservation_seconds),
         }
         .max(1);
+        let give_up_ms = self.clock.now_ms().saturating_add(settings.pick_wait_ms);
+        let key = format!("{}\n{}", args.query.type_name, args.query.constraint);
+        let mut place: Option<Place<'_>> = None;
+        loop {
+            let ordered = self
+                .evaluate_query(args.query.clone(), &settings, &[props.capacity, props.load, props.bandwidth])
+                .await?;
+            if ordered.matched.is_empty() {
+                return Err(TraderError::NoMatchingOffers);
+            }
+            let ticket = place.as_ref().map(|p| p.ticket);
+            let renewal_ms = match self.reserve(&args, &ordered, &settings, props, ttl_seconds, &key, ticket)
+            {
+                Ok(picked) => return Ok(picked),
+                Err(renewal_ms) => renewal_ms,
+            };
+            let now = self.clock.now_ms();
+            // Not sooner than RECHECK_MS: a figure with no max age is renewed
+            // by every query.
+            match renewal_ms.map(|at| at.max(now.saturating_add(RECHECK_MS))).filter(|&at| at <= give_up_ms) {
+                Some(at) => {
+                    if place.is_none() {
+                        self.stats.bump(counters::WAITED, 1);
+                        place = Some(self.reservations.wait_in_line(key.clone()));
+                    }
+                    tokio::time::sleep(Duration::from_millis(at - now)).await;
+                }
+                None => {
+                    self.stats.bump(counters::EXHAUSTED, 1);
+                    return Err(TraderError::NoRoom {
+                        type_name: args.query.type_name,
+                        matched: ordered.matched.len(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Chooses among the candidates and reserves room on the chosen one,
+    /// or, if none has room or picks that asked for the same (`key`) before
+    /// are still waiting for room, says when the first of the candidates'
+    /// figures will be renewed (`None`: never). `ticket`: this pick's place
+    /// among those waiting, if it waits.
+    #[allow(clippy::too_many_arguments)]
+    fn reserve(
+        &self,
+        args: &PickArgs,
+        ordered: &Ordered,
+        settings: &Settings,
+        props: PickProps,
+        ttl_seconds: u64,
+        key: &str,
+        ticket: Option<u64>,
+    ) -> Result<Picked, Option<u64>> {
+        let by_preference = !args.query.preference.trim().is_empty();
         let now = self.clock.now_ms();
         let mut reservations = self.reservations.lock();
-        reservations.retain(|_, r| r.expires_ms > now);
+        reservations.retain(|_, r| r.forget_ms > now);
 
         let mut eligible = Vec::new();
         for (rank, candidate) in ordered.matched.iter().enumerate() {
-            if let Some(room) =
-                self.room(candidate, &mut reservations, capacity_id, load_id, bandwidth_id, &settings, now)
-            {
-                eligible.push(Eligible { rank, headroom: room.headroom, sure: room.sure, capacity: room.capacity });
+            if let Some(room) = self.room(candidate, &mut reservations, props, settings, now) {
+                eligible.push(Eligible {
+                    rank,
+                    headroom: room.headroom,
+                    sure: room.sure,
+                    capacity: room.capacity,
+                    slots: room.slots,
+                });
             }
         }
+        let slots: f64 = eligible.iter().map(|e| e.slots).sum();
         // Prefer the servers that have room however slow the picked clients
         // are; only when there are none, take those that have room if the
         // clients connected promptly.
         if eligible.iter().any(|e| e.sure) {
             eligible.retain(|e| e.sure);
         }
-        if eligible.is_empty() {
-            self.stats.bump(counters::EXHAUSTED, 1);
-            return Err(TraderError::NoRoom { type_name, matched: ordered.matched.len() });
+        // Leave the room to those that asked for the same before and wait
+        // for it: as many slots as they are.
+        let ahead = self
+            .reservations
+            .queue()
+            .waiting
+            .get(key)
+            .map_or(0, |waiting| waiting.iter().take_while(|&&t| Some(t) != ticket).count());
+        #[allow(clippy::cast_precision_loss)]
+        let left_to_others = slots <= ahead as f64;
+        if eligible.is_empty() || left_to_others {
+            return Err(ordered
+                .matched
+                .iter()
+                .filter_map(|c| self.dynamic.renewal_ms(&c.offer, props.load))
+                .filter(|&at| at > now)
+                .min());
         }
 
         // Draw in proportion to capacity: drawn uniformly, a big server comes
@@ -211,16 +414,20 @@ impl Trader {
                     b.headroom.total_cmp(&a.headroom).then(a.rank.cmp(&b.rank))
                 }
             })
-            .map(|e| e.rank)
-            .ok_or(TraderError::NoRoom { type_name: String::new(), matched: 0 })?;
+            .map_or(eligible[0].rank, |e| e.rank);
         let chosen = &ordered.matched[best];
 
         let reservation_id = crate::offer::new_offer_id();
         let expires_ms = now.saturating_add(ttl_seconds.saturating_mul(1000));
-        reservations.insert(
-            reservation_id.clone(),
-            Reservation { offer_id: chosen.offer.id.clone(), at_ms: now, expires_ms, stage: Stage::Counted },
-        );
+        let reservation = Reservation {
+            offer_id: chosen.offer.id.clone(),
+            at_ms: now,
+            expires_ms,
+            released_ms: None,
+            forget_ms: expires_ms.saturating_add(settings.reservation_grace_ms),
+            absorbed: false,
+        };
+        reservations.insert(reservation_id.clone(), reservation);
         drop(reservations);
         self.stats.bump(counters::PICKS, 1);
         tracing::debug!(offer = %chosen.offer.id, client = %args.client, candidates = eligible.len(), "picked");
@@ -237,97 +444,96 @@ impl Trader {
     /// has none even if picked clients connect promptly, or its room is
     /// unknown. Reservations that its fresh figures include stop counting
     /// here.
-    #[allow(clippy::too_many_arguments)]
     fn room(
         &self,
         candidate: &Candidate,
         reservations: &mut HashMap<String, Reservation>,
-        capacity_id: PropId,
-        load_id: PropId,
-        bandwidth_id: PropId,
-        settings: &crate::policy::Settings,
+        props: PickProps,
+        settings: &Settings,
         now: u64,
     ) -> Option<Room> {
-        let capacity = candidate.get(capacity_id).and_then(as_f64)?;
-        let figure = candidate.get(load_id).and_then(as_f64)?;
-        // When was the load figure sampled: (at the earliest, at the latest).
-        let sampled = match candidate.offer.get(load_id).map(|p| &p.value) {
-            Some(PropValue::Dynamic(_)) => self.dynamic.sampled_between(&candidate.offer.id, load_id),
-            // A static figure never includes a reservation.
-            _ => None,
-        };
-        let prompt_ms = settings.reservation_prompt_ms.min(settings.reservation_grace_ms);
-        // Reservations the figure may not include; among them, those it
-        // cannot include even if their clients connected promptly; streams
-        // that ended after it was sampled.
-        let (mut reserved, mut pending, mut ended) = (0u32, 0u32, 0u32);
-        for r in reservations.values_mut().filter(|r| r.offer_id == candidate.offer.id) {
-            match r.stage {
-                Stage::Counted
-                    if sampled.is_some_and(|(earliest, _)| {
-                        earliest >= r.at_ms.saturating_add(settings.reservation_grace_ms)
-                    }) =>
-                {
-                    r.stage = Stage::InFigures;
-                    self.stats.bump(counters::ABSORBED, 1);
+        let capacity = candidate.get(props.capacity).and_then(as_f64)?;
+        let seen = candidate.get(props.load).and_then(as_f64)?;
+        // The load figure and when it was sampled, (at the earliest, at the
+        // latest), taken together from the cache: a query running at the
+        // same time may have fetched a newer figure than this one saw.
+        let (figure, sampled) = match candidate.offer.get(props.load).map(|p| &p.value) {
+            Some(PropValue::Dynamic(_)) => {
+                match self.dynamic.sampled_value(&candidate.offer.id, props.load) {
+                    Some((value, sampled)) => (as_f64(&value)?, Some(sampled)),
+                    None => (seen, Some((0, now))),
                 }
-                Stage::Counted if r.expires_ms > now => {
-                    reserved += 1;
-                    if sampled.is_none_or(|(earliest, _)| earliest < r.at_ms.saturating_add(prompt_ms)) {
-                        pending += 1;
-                    }
-                }
-                Stage::Ended { ended_ms } => {
-                    if sampled.is_some_and(|(_, latest)| latest < ended_ms) {
-                        ended += 1;
-                    } else {
-                        // The figures show the stream gone: forget it.
-                        r.expires_ms = 0;
-                    }
-                }
-                Stage::Counted | Stage::InFigures => {}
             }
+            // A static figure never includes a reservation.
+            _ => (seen, None),
+        };
+        let grace_ms = settings.reservation_grace_ms;
+        let prompt_ms = settings.reservation_prompt_ms.min(grace_ms);
+        // Streams to add to the figure and to take off it, with clients
+        // taken to connect within the grace (the most the server may carry)
+        // and within the prompt time.
+        let (mut slow, mut prompt) = (Corrections::default(), Corrections::default());
+        for r in reservations.values_mut().filter(|r| r.offer_id == candidate.offer.id) {
+            if r.released_ms.is_some_and(|ended_ms| sampled.is_none_or(|(earliest, _)| earliest >= ended_ms))
+            {
+                // The figures show the stream gone: forget it.
+                r.forget_ms = 0;
+                continue;
+            }
+            let correction = r.correction(sampled, grace_ms, now);
+            if correction == 0 && !r.absorbed && r.released_ms.is_none() && r.expires_ms > now {
+                r.absorbed = true;
+                self.stats.bump(counters::ABSORBED, 1);
+            }
+            slow.add(correction);
+            prompt.add(r.correction(sampled, prompt_ms, now));
         }
-        let used = (figure - f64::from(ended)).max(0.0);
-        let free = capacity - used - f64::from(reserved);
-        if capacity <= 0.0 || capacity - used - f64::from(pending) < 1.0 {
+        let mut slots = (capacity - prompt.count(figure)).floor();
+        if capacity <= 0.0 || slots < 1.0 {
             return None;
         }
+        let free = capacity - slow.count(figure);
         let mut sure = free >= 1.0;
         if settings.reservation_bandwidth_bps > 0
-            && let Some(bandwidth_free) = candidate.get(bandwidth_id).and_then(as_f64)
+            && let Some(bandwidth_free) = candidate.get(props.bandwidth).and_then(as_f64)
         {
             #[allow(clippy::cast_precision_loss)]
             let per_stream = settings.reservation_bandwidth_bps as f64;
-            if bandwidth_free - f64::from(pending) * per_stream < per_stream {
+            let left =
+                |c: &Corrections| bandwidth_free + (f64::from(c.ended) - f64::from(c.added)) * per_stream;
+            slots = slots.min((left(&prompt) / per_stream).floor());
+            if slots < 1.0 {
                 return None;
             }
-            sure &= bandwidth_free - f64::from(reserved) * per_stream >= per_stream;
+            sure &= left(&slow) >= per_stream;
         }
         // Rank by what is left once this stream is placed: one more stream
         // fills a small server by a larger fraction than a big one.
-        Some(Room { headroom: (free - 1.0) / capacity, sure, capacity })
+        Some(Room { headroom: (free - 1.0) / capacity, sure, capacity, slots })
     }
 
-    /// Gives a reservation back. One that reached the server's figures
-    /// marks the end of its stream until the figures show it gone.
+    /// Gives a reservation back, which marks the end of its stream: until
+    /// a figure sampled after the release, a figure that includes the
+    /// stream counts one too many. A client that asked for a reservation as
+    /// long as its stream may overrun it by the time it took to connect: a
+    /// release up to the grace after the lapse is `UnknownReservation` as
+    /// any release of a lapsed reservation, but still marks the end.
     pub fn release(&self, reservation_id: &str) -> Result<(), TraderError> {
-        // An ended stream counts until the figures show it gone, or at most
-        // this long, in case they stop coming.
-        let ended_ttl_ms = self.settings().default_reservation_seconds.saturating_mul(1000);
+        let settings = self.settings();
+        // An ended stream counts off until the figures show it gone, or at
+        // most this long, in case they stop coming.
+        let ended_ttl_ms = settings.default_reservation_seconds.saturating_mul(1000);
         let now = self.clock.now_ms();
         let mut reservations = self.reservations.lock();
         let unknown = || TraderError::UnknownReservation(reservation_id.to_string());
-        let reservation = reservations.get_mut(reservation_id).filter(|r| r.expires_ms > now).ok_or_else(unknown)?;
-        match reservation.stage {
-            Stage::Counted => {
-                reservations.remove(reservation_id);
-            }
-            Stage::InFigures => {
-                reservation.stage = Stage::Ended { ended_ms: now };
-                reservation.expires_ms = now.saturating_add(ended_ttl_ms);
-            }
-            Stage::Ended { .. } => return Err(unknown()),
+        let reservation = reservations
+            .get_mut(reservation_id)
+            .filter(|r| r.released_ms.is_none() && r.forget_ms > now)
+            .ok_or_else(unknown)?;
+        reservation.released_ms = Some(now);
+        reservation.forget_ms = now.saturating_add(ended_ttl_ms);
+        if reservation.expires_ms <= now {
+            return Err(unknown());
         }
         self.stats.bump(counters::RELEASES, 1);
         Ok(())
@@ -335,7 +541,10 @@ impl Trader {
 
     /// One update of a standing query: the ordered result set, at most
     /// `how_many` offers (0: the default page size), no pages.
-    pub async fn watch_update(&self, args: QueryArgs) -> Result<(Vec<Matched>, Vec<crate::policy::LimitApplied>, u64), TraderError> {
+    pub async fn watch_update(
+        &self,
+        args: QueryArgs,
+    ) -> Result<(Vec<Matched>, Vec<crate::policy::LimitApplied>, u64), TraderError> {
         let settings = self.settings();
         let how_many = if args.how_many == 0 { settings.default_page_size } else { u64::from(args.how_many) };
         let ordered = self.evaluate_query(args, &settings, &[]).await?;
@@ -344,7 +553,10 @@ impl Trader {
             .matched
             .into_iter()
             .take(usize::try_from(how_many).unwrap_or(usize::MAX))
-            .map(|candidate| Matched { props: desired_values(&candidate, &ordered.desired), offer: candidate.offer })
+            .map(|candidate| Matched {
+                props: desired_values(&candidate, &ordered.desired),
+                offer: candidate.offer,
+            })
             .collect();
         Ok((offers, ordered.limits, matched))
     }

@@ -73,6 +73,8 @@ pub struct Settings {
     pub reservation_grace_ms: u64,
     /// Time most picked clients need to connect, in ms (more counts as the grace). When no server has room counting reservations for the whole grace, Pick counts them for this long only before it refuses a client; equal to the grace, it never does.
     pub reservation_prompt_ms: u64,
+    /// When no server has room, how long Pick may wait for newer figures from the servers before it refuses a client, in ms (0: it refuses at once).
+    pub pick_wait_ms: u64,
     /// Candidates drawn at random per Pick, of which the best is chosen (power of d choices).
     pub pick_choices: u64,
     /// Property giving a server's capacity in streams.
@@ -118,6 +120,7 @@ impl Default for Settings {
             max_reservation_seconds: 300,
             reservation_grace_ms: 2000,
             reservation_prompt_ms: 250,
+            pick_wait_ms: 1000,
             pick_choices: 2,
             pick_capacity_property: "max_connections".into(),
             pick_load_property: "connections".into(),

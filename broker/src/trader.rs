@@ -534,7 +534,10 @@ impl Trader {
                 .counters
                 .iter()
                 .map(|e| (e.key().to_string(), e.value().load(Ordering::Relaxed)))
-                .chain([(crate::pick::counters::RESERVATIONS.to_string(), self.reservations.len() as u64)])
+                .chain([(
+                    crate::pick::counters::RESERVATIONS.to_string(),
+                    self.reservations.outstanding(self.clock.now_ms()) as u64,
+                )])
                 .collect(),
         }
     }

@@ -134,3 +134,49 @@ async fn failing_evaluators_are_backed_off() {
     assert_eq!(broken.calls(), 2);
     h.broker.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn a_value_is_fetched_again_once_the_exporter_has_a_newer_sample() {
+    let h = Harness::start().await;
+    let evaluator = TestEvaluator::default();
+    let addr = evaluator.clone().serve().await;
+    h.export("a", 10, addr, 200).await;
+    evaluator.set("*", "connections", pb::Value::uint64(1));
+    evaluator.set("*", "load", pb::Value::double(0.1));
+    // Samples are dated on the broker's clock, which starts with it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let room = "connections < max_connections";
+
+    // The exporter samples every 200 ms (its max age) and answers from a
+    // sample 190 ms old: it has a newer one 10 ms later.
+    *evaluator.state.age_ms.lock().expect("lock") = Some(190);
+    h.query(room, "", vec![]).await;
+    h.query(room, "", vec![]).await;
+    assert_eq!(evaluator.calls(), 1, "the sample is younger than its max age");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    h.query(room, "", vec![]).await;
+    assert_eq!(evaluator.calls(), 2, "the exporter has a newer sample");
+
+    // Without an age, a value is used for its max age after the fetch.
+    *evaluator.state.age_ms.lock().expect("lock") = None;
+    let fresh = vec![pb::Policy::new("max_staleness_ms", pb::Value::uint64(0))];
+    h.query(room, "", fresh.clone()).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    h.query(room, "", vec![]).await;
+    assert_eq!(evaluator.calls(), 3);
+
+    // An exporter whose sample is late is asked again a tenth of the max
+    // age after the fetch, not by every query.
+    let late = TestEvaluator::default();
+    h.export("b", 10, late.clone().serve().await, 200).await;
+    late.set("*", "connections", pb::Value::uint64(1));
+    late.set("*", "load", pb::Value::double(0.1));
+    *late.state.age_ms.lock().expect("lock") = Some(250);
+    h.query(room, "", vec![]).await;
+    h.query(room, "", vec![]).await;
+    assert_eq!(late.calls(), 1);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    h.query(room, "", vec![]).await;
+    assert_eq!(late.calls(), 2);
+    h.broker.shutdown().await.expect("shutdown");
+}

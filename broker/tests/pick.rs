@@ -44,6 +44,14 @@ impl Harness {
         let mut admin = pb::admin_client::AdminClient::new(self.channel.clone());
         admin.set_policies(pb::SetPoliciesRequest { settings: Some(settings) }).await.expect("set policies");
     }
+
+    /// A broker whose Pick refuses at once when no server has room, rather
+    /// than wait for newer figures: the count at one instant is under test.
+    async fn start_counting_at_once() -> Harness {
+        let h = Harness::start().await;
+        h.set_policies(pb::PolicySettings { pick_wait_ms: Some(0), ..Default::default() }).await;
+        h
+    }
 }
 
 fn picked_host(reply: &pb::PickResponse) -> String {
@@ -63,7 +71,7 @@ async fn server(h: &Harness, evaluator: &TestEvaluator, host: &str, capacity: u6
 
 #[tokio::test]
 async fn reservations_are_counted_released_and_lapse() {
-    let h = Harness::start().await;
+    let h = Harness::start_counting_at_once().await;
     let evaluator = TestEvaluator::default();
     server(&h, &evaluator, "only", 2, 0, 0).await;
 
@@ -141,7 +149,7 @@ async fn a_burst_spreads_over_equal_servers() {
 
 #[tokio::test]
 async fn fresh_figures_absorb_reservations() {
-    let h = Harness::start().await;
+    let h = Harness::start_counting_at_once().await;
     h.set_policies(pb::PolicySettings { reservation_grace_ms: Some(100), ..Default::default() }).await;
     let evaluator = TestEvaluator::default();
     let id = server(&h, &evaluator, "one", 2, 0, 0).await;
@@ -160,7 +168,7 @@ async fn fresh_figures_absorb_reservations() {
 #[tokio::test]
 async fn a_busy_fleet_is_not_refused_for_streams_its_figures_show() {
     // Default grace (2 s), prompt clients (250 ms).
-    let h = Harness::start().await;
+    let h = Harness::start_counting_at_once().await;
     let evaluator = TestEvaluator::default();
     let id = server(&h, &evaluator, "one", 2, 0, 0).await;
 
@@ -180,7 +188,7 @@ async fn a_busy_fleet_is_not_refused_for_streams_its_figures_show() {
 
     // With the prompt time set to the grace, Pick counts every reservation
     // for the whole grace, as a fleet of slow clients needs.
-    let h = Harness::start().await;
+    let h = Harness::start_counting_at_once().await;
     h.set_policies(pb::PolicySettings { reservation_prompt_ms: Some(2000), ..Default::default() }).await;
     let evaluator = TestEvaluator::default();
     let id = server(&h, &evaluator, "one", 2, 0, 0).await;
@@ -233,6 +241,119 @@ async fn a_figure_said_to_be_old_does_not_include_newer_reservations() {
     evaluator.set(&id, "connections", pb::Value::uint64(1));
     h.pick(60).await.expect_err("one stream in the figure plus one reserved fill it");
     assert_eq!(h.counter("pick.absorbed").await, 0);
+    h.broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_stream_released_before_its_figure_arrives_counts_off() {
+    // Default grace (2 s) and prompt time (250 ms).
+    let h = Harness::start_counting_at_once().await;
+    let evaluator = TestEvaluator::default();
+    let id = server(&h, &evaluator, "one", 1, 0, 60_000).await;
+    let first = h.pick(60).await.expect("the only slot");
+
+    // The client connects and, 700 ms after the pick, its stream ends and it
+    // releases the reservation. The server's figure of 400 ms after the
+    // pick, fetched only now, shows the stream: it counts a stream that has
+    // ended.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    h.release(&first.reservation_id).await.expect("release at the end of the stream");
+    evaluator.set(&id, "connections", pb::Value::uint64(1));
+    *evaluator.state.age_ms.lock().expect("lock") = Some(300);
+    h.pick_fresh(60).await.expect("the ended stream is taken off the figure");
+    h.pick_fresh(60).await.expect_err("and its slot taken again");
+    h.broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_release_just_after_the_lapse_still_marks_the_end() {
+    // Default grace (2 s) and prompt time (250 ms).
+    let h = Harness::start_counting_at_once().await;
+    let evaluator = TestEvaluator::default();
+    *evaluator.state.age_ms.lock().expect("lock") = Some(0);
+    let id = server(&h, &evaluator, "one", 1, 0, 60_000).await;
+    let first = h.pick(1).await.expect("the only slot, for one second");
+    evaluator.set(&id, "connections", pb::Value::uint64(1));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    h.pick_fresh(60).await.expect_err("the stream is in the figure: full");
+
+    // The stream outlives its reservation by a little; its figure, cached,
+    // still shows it, and is the best count while nobody says it ended.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    h.pick(60).await.expect_err("lapsed, but the figure shows the stream");
+    let late = h.release(&first.reservation_id).await.expect_err("the reservation has lapsed");
+    assert_eq!(late.code(), tonic::Code::NotFound);
+    h.pick(60).await.expect("the release, though late, marks the end of the stream");
+    assert_eq!(h.release(&first.reservation_id).await.expect_err("twice").code(), tonic::Code::NotFound);
+    h.broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn no_room_waits_for_newer_figures_before_refusing() {
+    let h = Harness::start().await;
+    h.set_policies(pb::PolicySettings { pick_wait_ms: Some(800), ..Default::default() }).await;
+    let evaluator = TestEvaluator::default();
+    // Figures sampled when fetched, renewed every 200 ms.
+    *evaluator.state.age_ms.lock().expect("lock") = Some(0);
+    let id = server(&h, &evaluator, "one", 2, 2, 200).await;
+
+    // A stream ends on the server; Pick learns of it from the next figure.
+    let ends = {
+        let (evaluator, id) = (evaluator.clone(), id.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            evaluator.set(&id, "connections", pb::Value::uint64(1));
+        })
+    };
+    let started = tokio::time::Instant::now();
+    let reply = h.pick(60).await.expect("room in a newer figure");
+    assert_eq!(picked_host(&reply), "one");
+    assert!(started.elapsed() < Duration::from_millis(800), "picked once the figure showed room");
+    assert_eq!(h.counter("pick.waited").await, 1);
+    ends.await.expect("figure set");
+    // The picked client connects.
+    evaluator.set(&id, "connections", pb::Value::uint64(2));
+
+    // Full by every figure that comes: refused when the next figure would
+    // come after the wait, so at least 600 ms after the pick.
+    let started = tokio::time::Instant::now();
+    let full = h.pick(60).await.expect_err("full");
+    assert_eq!(full.code(), tonic::Code::ResourceExhausted);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(550), "waited for newer figures first: {waited:?}");
+    assert_eq!(h.counter("pick.waited").await, 2);
+    assert_eq!(h.counter("pick.exhausted").await, 1);
+    h.broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn picks_waiting_for_room_are_served_in_order_of_arrival() {
+    let h = Harness::start().await;
+    let evaluator = TestEvaluator::default();
+    // Figures sampled when fetched, renewed every 200 ms.
+    *evaluator.state.age_ms.lock().expect("lock") = Some(0);
+    let id = server(&h, &evaluator, "one", 2, 2, 200).await;
+    let pick = |h: &Harness| {
+        let mut lookup = pb::lookup_client::LookupClient::new(h.channel.clone());
+        async move {
+            lookup
+                .pick(pb::PickRequest { r#type: "MediaServer".into(), reservation_seconds: 60, ..Default::default() })
+                .await
+        }
+    };
+    let first = tokio::spawn(pick(&h));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = tokio::spawn(pick(&h));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // One stream ends: the slot goes to the client that has waited longest,
+    // whichever looks first.
+    evaluator.set(&id, "connections", pb::Value::uint64(1));
+    first.await.expect("first").expect("the first to wait takes the slot");
+    evaluator.set(&id, "connections", pb::Value::uint64(2));
+    let refused = second.await.expect("second").expect_err("no slot for the second");
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+    assert_eq!(h.counter("pick.waited").await, 2);
     h.broker.shutdown().await.expect("shutdown");
 }
 

@@ -334,6 +334,7 @@ pub fn settings_to_pb(s: &Settings) -> pb::PolicySettings {
         max_reservation_seconds: Some(s.max_reservation_seconds),
         reservation_grace_ms: Some(s.reservation_grace_ms),
         reservation_prompt_ms: Some(s.reservation_prompt_ms),
+        pick_wait_ms: Some(s.pick_wait_ms),
         pick_choices: Some(s.pick_choices),
         pick_capacity_property: Some(s.pick_capacity_property.clone()),
         pick_load_property: Some(s.pick_load_property.clone()),
@@ -354,7 +355,7 @@ pub fn settings_patch(mut base: Settings, patch: pb::PolicySettings) -> Result<S
         def_hop_count, max_hop_count, supports_dynamic_properties, supports_modifiable_properties,
         min_lease_seconds, max_lease_seconds, default_page_size, page_ttl_seconds, def_dynamic_deadline_ms,
         max_dynamic_deadline_ms, def_max_staleness_ms, max_concurrent_evaluations,
-        default_reservation_seconds, max_reservation_seconds, reservation_grace_ms, reservation_prompt_ms, pick_choices, pick_capacity_property, pick_load_property, pick_bandwidth_property, reservation_bandwidth_bps, watch_min_interval_ms, watch_max_interval_ms
+        default_reservation_seconds, max_reservation_seconds, reservation_grace_ms, reservation_prompt_ms, pick_wait_ms, pick_choices, pick_capacity_property, pick_load_property, pick_bandwidth_property, reservation_bandwidth_bps, watch_min_interval_ms, watch_max_interval_ms
     );
     if let Some(v) = patch.def_follow_rule {
         base.def_follow_rule = follow_from_pb("def_follow_rule", v)?;
