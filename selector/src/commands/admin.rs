@@ -97,6 +97,7 @@ policy_fields! {
     Uint watch_min_interval_ms,
     Uint watch_max_interval_ms,
     Uint reservation_prompt_ms,
+    Uint pick_wait_ms,
 }
 
 /// Shown under `bourse admin set --help`.
@@ -111,7 +112,7 @@ Keys (numbers unless noted):
   def_dynamic_deadline_ms max_dynamic_deadline_ms def_max_staleness_ms
   max_concurrent_evaluations
   default_reservation_seconds max_reservation_seconds reservation_grace_ms
-  reservation_prompt_ms pick_choices reservation_bandwidth_bps
+  reservation_prompt_ms pick_wait_ms pick_choices reservation_bandwidth_bps
   pick_capacity_property pick_load_property
   pick_bandwidth_property                    a property name
   watch_min_interval_ms watch_max_interval_ms
@@ -148,7 +149,7 @@ impl SettingValue {
         }
     }
 
-    fn to_text(self) -> String {
+    fn into_text(self) -> String {
         match self {
             SettingValue::Uint(n) => n.to_string(),
             SettingValue::Bool(b) => b.to_string(),
@@ -157,7 +158,7 @@ impl SettingValue {
         }
     }
 
-    fn to_json(self) -> serde_json::Value {
+    fn into_json(self) -> serde_json::Value {
         match self {
             SettingValue::Uint(n) => n.into(),
             SettingValue::Bool(b) => b.into(),
@@ -215,7 +216,7 @@ pub fn settings_request(settings: &[PolicySetting]) -> Result<PolicySettings, Cl
 pub fn policies_human(settings: &PolicySettings, width: Option<usize>) -> String {
     let pairs: Vec<(&str, String)> = POLICY_FIELDS
         .iter()
-        .map(|f| (f.name, (f.get)(settings).map_or_else(|| "-".to_string(), SettingValue::to_text)))
+        .map(|f| (f.name, (f.get)(settings).map_or_else(|| "-".to_string(), SettingValue::into_text)))
         .collect();
     key_values(&pairs, 0, width)
 }
@@ -225,7 +226,7 @@ pub fn policies_json(settings: &PolicySettings) -> serde_json::Value {
     let object: Map<String, serde_json::Value> = POLICY_FIELDS
         .iter()
         .map(|f| {
-            (f.name.to_string(), (f.get)(settings).map_or(serde_json::Value::Null, SettingValue::to_json))
+            (f.name.to_string(), (f.get)(settings).map_or(serde_json::Value::Null, SettingValue::into_json))
         })
         .collect();
     serde_json::Value::Object(object)
@@ -243,7 +244,7 @@ pub fn changes_human(previous: &PolicySettings, current: &PolicySettings) -> Str
         return "no change\n".to_string();
     }
     let show = |f: &PolicyField, s: &PolicySettings| {
-        (f.get)(s).map_or_else(|| "-".to_string(), SettingValue::to_text)
+        (f.get)(s).map_or_else(|| "-".to_string(), SettingValue::into_text)
     };
     let pairs: Vec<(String, String)> = changed
         .iter()
@@ -410,8 +411,8 @@ mod tests {
 
     #[test]
     fn every_field_is_listed_once_and_in_the_help() {
-        // Fields 1 to 31 of the message.
-        assert_eq!(POLICY_FIELDS.len(), 31);
+        // Fields 1 to 32 of the message.
+        assert_eq!(POLICY_FIELDS.len(), 32);
         for (i, field) in POLICY_FIELDS.iter().enumerate() {
             assert!(POLICY_FIELDS[..i].iter().all(|f| f.name != field.name), "{} twice", field.name);
             assert!(SETTINGS_HELP.contains(field.name), "{} not in help", field.name);
