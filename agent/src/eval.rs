@@ -51,7 +51,12 @@ pub fn evaluate(sample: &Sample, offers: &OfferIds, items: Vec<pb::EvalItem>) ->
                 _ => sample.taken,
             };
             let age_ms = taken.map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX));
-            pb::EvalResult { offer_id: item.offer_id, property: item.property, outcome: Some(outcome), age_ms }
+            pb::EvalResult {
+                offer_id: item.offer_id,
+                property: item.property,
+                outcome: Some(outcome),
+                age_ms,
+            }
         })
         .collect()
 }

@@ -38,7 +38,8 @@ impl pb::dynamic_prop_eval_server::DynamicPropEval for FixedEvaluator {
             .items
             .into_iter()
             .map(|item| {
-                let value = if item.property == "load" { pb::Value::double(self.load) } else { pb::Value::uint64(0) };
+                let value =
+                    if item.property == "load" { pb::Value::double(self.load) } else { pb::Value::uint64(0) };
                 pb::EvalResult {
                     offer_id: item.offer_id,
                     property: item.property,
@@ -90,7 +91,12 @@ async fn setup() -> Setup {
         mdns: None,
     };
     let broker = bourse_broker::start(&config).await.expect("broker");
-    let channel = Channel::from_shared(format!("http://{}", broker.addr)).expect("uri").tcp_nodelay(true).connect().await.expect("connect");
+    let channel = Channel::from_shared(format!("http://{}", broker.addr))
+        .expect("uri")
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .expect("connect");
     let mut register = pb::register_client::RegisterClient::new(channel.clone());
     // Two types of offers: "dyn-*" with load evaluated by callback,
     // "static-*" with the same load as a plain value.
@@ -106,7 +112,10 @@ async fn setup() -> Setup {
             max_age_ms: 3_600_000,
             value_type: pb::ValueType::Double as i32,
         });
-        for (host, load) in [(format!("dyn-{i}"), dynamic), (format!("static-{i}"), pb::property::Content::Value(pb::Value::double(load)))] {
+        for (host, load) in [
+            (format!("dyn-{i}"), dynamic),
+            (format!("static-{i}"), pb::property::Content::Value(pb::Value::double(load))),
+        ] {
             register
                 .export(pb::ExportRequest {
                     r#type: "MediaServer".into(),
@@ -127,7 +136,10 @@ fn query(prefix: &str, staleness_ms: Option<u64>) -> pb::QueryRequest {
         r#type: "MediaServer".into(),
         constraint: format!("'{prefix}' ~ host and load < 2.0"),
         preference: "min load".into(),
-        policies: staleness_ms.map(|ms| pb::Policy::new("max_staleness_ms", pb::Value::uint64(ms))).into_iter().collect(),
+        policies: staleness_ms
+            .map(|ms| pb::Policy::new("max_staleness_ms", pb::Value::uint64(ms)))
+            .into_iter()
+            .collect(),
         desired: Some(pb::DesiredProps { mode: pb::PropsMode::Named as i32, names: vec!["host".into()] }),
         how_many: 10,
     }
@@ -217,7 +229,10 @@ fn main() {
 
         println!("dynamic properties over gRPC, {N_EVALUATORS} evaluators, {runs} sequential calls per case");
         println!("{:<46} {:>10} {:>10} {:>8}", "case", "p50 µs", "p99 µs", "ratio");
-        println!("{:<46} {:>10.1} {:>10.1} {:>8}", "one evaluator round trip", round_trip.0, round_trip.1, "1.00");
+        println!(
+            "{:<46} {:>10.1} {:>10.1} {:>8}",
+            "one evaluator round trip", round_trip.0, round_trip.1, "1.00"
+        );
         println!(
             "{:<46} {:>10.1} {:>10.1} {:>8.2}",
             "query, 100 evaluators, uncached (vs round trip)",
@@ -225,7 +240,10 @@ fn main() {
             uncached.1,
             uncached.0 / round_trip.0
         );
-        println!("{:<46} {:>10.1} {:>10.1} {:>8}", "same query on static properties", static_query.0, static_query.1, "1.00");
+        println!(
+            "{:<46} {:>10.1} {:>10.1} {:>8}",
+            "same query on static properties", static_query.0, static_query.1, "1.00"
+        );
         println!(
             "{:<46} {:>10.1} {:>10.1} {:>8.2}",
             "same query, cached (vs static)",

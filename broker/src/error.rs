@@ -39,7 +39,9 @@ pub enum TraderError {
     NotMasked(String),
     #[error("service type '{0}' is masked: it accepts no new offers")]
     MaskedType(String),
-    #[error("service type '{type_name}': property '{property}' is declared {declared} by '{super_type}' and cannot be redeclared as {redeclared}")]
+    #[error(
+        "service type '{type_name}': property '{property}' is declared {declared} by '{super_type}' and cannot be redeclared as {redeclared}"
+    )]
     ValueTypeRedefinition {
         type_name: String,
         property: String,
@@ -87,7 +89,9 @@ pub enum TraderError {
     NotLeased(String),
     #[error("no matching offers")]
     NoMatchingOffers,
-    #[error("no offer of '{type_name}' has room for one more stream ({matched} matched, all full or without live figures)")]
+    #[error(
+        "no offer of '{type_name}' has room for one more stream ({matched} matched, all full or without live figures)"
+    )]
     NoRoom { type_name: String, matched: usize },
     #[error("unknown or lapsed reservation '{0}'")]
     UnknownReservation(String),
@@ -95,7 +99,9 @@ pub enum TraderError {
     // ---- queries
     #[error("{}: {source}", field.name())]
     Expression { field: ExprField, text: String, source: crate::tcl::TclError },
-    #[error("unknown policy '{0}' (known: search_card, match_card, return_card, exact_type_match, use_dynamic_properties, use_modifiable_properties, hop_count, link_follow_rule, dynamic_deadline_ms, max_staleness_ms)")]
+    #[error(
+        "unknown policy '{0}' (known: search_card, match_card, return_card, exact_type_match, use_dynamic_properties, use_modifiable_properties, hop_count, link_follow_rule, dynamic_deadline_ms, max_staleness_ms)"
+    )]
     UnknownPolicy(String),
     #[error("policy '{0}' is given twice")]
     DuplicatePolicy(String),

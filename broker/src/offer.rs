@@ -198,14 +198,17 @@ fn check_prop(new: NewProp, full: &FullType, names: &PropNames) -> Result<Prop, 
     let value = match new.value {
         PropValue::Static(value) => {
             if let Some((expected, _)) = declared
-                && value.value_type() != expected {
-                    return Err(TraderError::PropertyTypeMismatch {
-                        property: new.name,
-                        expected,
-                        found: value.value_type(),
-                    });
-                }
-            value.validate().map_err(|reason| TraderError::InvalidValue { property: new.name.clone(), reason })?;
+                && value.value_type() != expected
+            {
+                return Err(TraderError::PropertyTypeMismatch {
+                    property: new.name,
+                    expected,
+                    found: value.value_type(),
+                });
+            }
+            value
+                .validate()
+                .map_err(|reason| TraderError::InvalidValue { property: new.name.clone(), reason })?;
             PropValue::Static(value)
         }
         PropValue::Dynamic(mut dynamic) => {
@@ -337,5 +340,7 @@ pub fn new_offer_id() -> String {
 
 /// Whether `id` can be an offer id at all (cheap check before lookups).
 pub fn is_plausible_offer_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !id.is_empty()
+        && id.len() <= 128
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

@@ -38,8 +38,9 @@ pub struct Loaded {
 impl Persist {
     /// Opens (or creates) the database in `dir`, creating `dir` if needed.
     pub fn open(dir: &Path) -> Result<Persist, TraderError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| TraderError::Storage(format!("cannot create data directory {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            TraderError::Storage(format!("cannot create data directory {}: {e}", dir.display()))
+        })?;
         let path = dir.join("bourse.redb");
         let db = Database::create(&path)
             .map_err(|e| TraderError::Storage(format!("cannot open {}: {e}", path.display())))?;
@@ -83,7 +84,9 @@ impl Persist {
     pub fn put_offer(&self, offer: &StoredOffer) -> Result<(), TraderError> {
         let bytes = serde_json::to_vec(offer).map_err(storage("encode offer"))?;
         let tx = self.db.begin_write().map_err(storage("begin"))?;
-        tx.open_table(OFFERS).map_err(storage("open offers"))?.insert(offer.id.as_str(), bytes.as_slice())
+        tx.open_table(OFFERS)
+            .map_err(storage("open offers"))?
+            .insert(offer.id.as_str(), bytes.as_slice())
             .map_err(storage("write offer"))?;
         tx.commit().map_err(storage("commit"))
     }
@@ -102,9 +105,13 @@ impl Persist {
     pub fn put_type(&self, decl: &ServiceType) -> Result<(), TraderError> {
         let bytes = serde_json::to_vec(decl).map_err(storage("encode type"))?;
         let tx = self.db.begin_write().map_err(storage("begin"))?;
-        tx.open_table(TYPES).map_err(storage("open types"))?.insert(decl.name.as_str(), bytes.as_slice())
+        tx.open_table(TYPES)
+            .map_err(storage("open types"))?
+            .insert(decl.name.as_str(), bytes.as_slice())
             .map_err(storage("write type"))?;
-        tx.open_table(REMOVED_TYPES).map_err(storage("open removed types"))?.remove(decl.name.as_str())
+        tx.open_table(REMOVED_TYPES)
+            .map_err(storage("open removed types"))?
+            .remove(decl.name.as_str())
             .map_err(storage("write type"))?;
         tx.commit().map_err(storage("commit"))
     }
@@ -112,7 +119,9 @@ impl Persist {
     pub fn delete_type(&self, name: &str, incarnation: u64) -> Result<(), TraderError> {
         let tx = self.db.begin_write().map_err(storage("begin"))?;
         tx.open_table(TYPES).map_err(storage("open types"))?.remove(name).map_err(storage("delete type"))?;
-        tx.open_table(REMOVED_TYPES).map_err(storage("open removed types"))?.insert(name, incarnation)
+        tx.open_table(REMOVED_TYPES)
+            .map_err(storage("open removed types"))?
+            .insert(name, incarnation)
             .map_err(storage("delete type"))?;
         tx.commit().map_err(storage("commit"))
     }

@@ -25,7 +25,9 @@ impl FollowRule {
     }
 
     pub fn from_name(name: &str) -> Option<FollowRule> {
-        [FollowRule::LocalOnly, FollowRule::IfNoLocal, FollowRule::Always].into_iter().find(|r| r.name() == name)
+        [FollowRule::LocalOnly, FollowRule::IfNoLocal, FollowRule::Always]
+            .into_iter()
+            .find(|r| r.name() == name)
     }
 }
 
@@ -147,7 +149,12 @@ impl Settings {
                 "max_reservation_seconds",
                 self.max_reservation_seconds,
             ),
-            ("watch_min_interval_ms", self.watch_min_interval_ms, "watch_max_interval_ms", self.watch_max_interval_ms),
+            (
+                "watch_min_interval_ms",
+                self.watch_min_interval_ms,
+                "watch_max_interval_ms",
+                self.watch_max_interval_ms,
+            ),
             (
                 "def_dynamic_deadline_ms",
                 self.def_dynamic_deadline_ms,
@@ -189,7 +196,9 @@ impl Settings {
             ("pick_bandwidth_property", &self.pick_bandwidth_property),
         ] {
             if !crate::names::is_valid_property_name(value) {
-                return Err(TraderError::InvalidSettings(format!("{name}: '{value}' is not a property name")));
+                return Err(TraderError::InvalidSettings(format!(
+                    "{name}: '{value}' is not a property name"
+                )));
             }
         }
         Ok(())
@@ -259,15 +268,20 @@ fn as_count(name: &str, value: &Value) -> Result<u64, TraderError> {
 fn as_bool(name: &str, value: &Value) -> Result<bool, TraderError> {
     match value {
         Value::Bool(b) => Ok(*b),
-        other => {
-            Err(TraderError::PolicyTypeMismatch { name: name.to_string(), expected: "a bool", found: describe(other) })
-        }
+        other => Err(TraderError::PolicyTypeMismatch {
+            name: name.to_string(),
+            expected: "a bool",
+            found: describe(other),
+        }),
     }
 }
 
 /// Checks an importer's policies and clamps them to the broker's maxima.
 /// Returns the policies in force and the limits that clamping applied.
-pub fn resolve(policies: &[(String, Value)], settings: &Settings) -> Result<(Effective, Vec<LimitApplied>), TraderError> {
+pub fn resolve(
+    policies: &[(String, Value)],
+    settings: &Settings,
+) -> Result<(Effective, Vec<LimitApplied>), TraderError> {
     let mut effective = Effective {
         search_card: settings.def_search_card,
         match_card: settings.def_match_card,
@@ -304,13 +318,16 @@ pub fn resolve(policies: &[(String, Value)], settings: &Settings) -> Result<(Eff
         seen.push(known);
         match known {
             "search_card" => {
-                effective.search_card = cap(known, as_count(name, value)?, settings.max_search_card, &mut limits);
+                effective.search_card =
+                    cap(known, as_count(name, value)?, settings.max_search_card, &mut limits);
             }
             "match_card" => {
-                effective.match_card = cap(known, as_count(name, value)?, settings.max_match_card, &mut limits);
+                effective.match_card =
+                    cap(known, as_count(name, value)?, settings.max_match_card, &mut limits);
             }
             "return_card" => {
-                effective.return_card = cap(known, as_count(name, value)?, settings.max_return_card, &mut limits);
+                effective.return_card =
+                    cap(known, as_count(name, value)?, settings.max_return_card, &mut limits);
             }
             "hop_count" => {
                 effective.hop_count = cap(known, as_count(name, value)?, settings.max_hop_count, &mut limits);
@@ -359,7 +376,11 @@ pub fn resolve(policies: &[(String, Value)], settings: &Settings) -> Result<(Eff
                     limits.push(LimitApplied {
                         policy: known,
                         value: Value::String(settings.max_follow_rule.name().into()),
-                        reason: format!("asked for {}, the broker allows at most {}", rule.name(), settings.max_follow_rule.name()),
+                        reason: format!(
+                            "asked for {}, the broker allows at most {}",
+                            rule.name(),
+                            settings.max_follow_rule.name()
+                        ),
                     });
                 }
                 effective.link_follow_rule = rule.min(settings.max_follow_rule);
@@ -381,8 +402,9 @@ mod tests {
     #[test]
     fn defaults_apply_and_maxima_clamp() {
         let settings = Settings { max_match_card: 50, ..Settings::default() };
-        let (eff, limits) = resolve(&[p("match_card", Value::UInt(80)), p("search_card", Value::Int(7))], &settings)
-            .expect("valid policies");
+        let (eff, limits) =
+            resolve(&[p("match_card", Value::UInt(80)), p("search_card", Value::Int(7))], &settings)
+                .expect("valid policies");
         assert_eq!(eff.match_card, 50);
         assert_eq!(eff.search_card, 7);
         assert_eq!(eff.return_card, settings.def_return_card);
@@ -394,7 +416,9 @@ mod tests {
     #[test]
     fn bad_policies_are_rejected_by_name() {
         let s = Settings::default();
-        assert!(matches!(resolve(&[p("speed", Value::Bool(true))], &s), Err(TraderError::UnknownPolicy(n)) if n == "speed"));
+        assert!(
+            matches!(resolve(&[p("speed", Value::Bool(true))], &s), Err(TraderError::UnknownPolicy(n)) if n == "speed")
+        );
         assert!(matches!(
             resolve(&[p("match_card", Value::UInt(1)), p("match_card", Value::UInt(2))], &s),
             Err(TraderError::DuplicatePolicy(n)) if n == "match_card"
@@ -419,22 +443,37 @@ mod tests {
 
     #[test]
     fn broker_switches_override_importers() {
-        let s = Settings { supports_dynamic_properties: false, max_follow_rule: FollowRule::IfNoLocal, ..Settings::default() };
+        let s = Settings {
+            supports_dynamic_properties: false,
+            max_follow_rule: FollowRule::IfNoLocal,
+            ..Settings::default()
+        };
         let (eff, limits) = resolve(
-            &[p("use_dynamic_properties", Value::Bool(true)), p("link_follow_rule", Value::String("always".into()))],
+            &[
+                p("use_dynamic_properties", Value::Bool(true)),
+                p("link_follow_rule", Value::String("always".into())),
+            ],
             &s,
         )
         .expect("valid");
         assert!(!eff.use_dynamic_properties);
         assert_eq!(eff.link_follow_rule, FollowRule::IfNoLocal);
-        assert_eq!(limits.iter().map(|l| l.policy).collect::<Vec<_>>(), ["use_dynamic_properties", "link_follow_rule"]);
+        assert_eq!(
+            limits.iter().map(|l| l.policy).collect::<Vec<_>>(),
+            ["use_dynamic_properties", "link_follow_rule"]
+        );
     }
 
     #[test]
     fn settings_validation() {
         Settings::default().validate().expect("defaults are valid");
         let bad = Settings { def_match_card: 10, max_match_card: 5, ..Settings::default() };
-        assert!(bad.validate().expect_err("def > max").to_string().contains("def_match_card (10) exceeds max_match_card (5)"));
+        assert!(
+            bad.validate()
+                .expect_err("def > max")
+                .to_string()
+                .contains("def_match_card (10) exceeds max_match_card (5)")
+        );
         let bad = Settings { default_page_size: 0, ..Settings::default() };
         assert!(bad.validate().is_err());
         assert_eq!(Settings::default().clamp_lease(0), 0);

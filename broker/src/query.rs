@@ -122,7 +122,11 @@ impl Compiled {
     }
 }
 
-fn compile_preference(full: &FullType, text: &str, names: &PropNames) -> Result<tcl::CompiledPreference, TraderError> {
+fn compile_preference(
+    full: &FullType,
+    text: &str,
+    names: &PropNames,
+) -> Result<tcl::CompiledPreference, TraderError> {
     let pref = tcl::parse_preference(text).map_err(|e| expr_error(ExprField::Preference, text, e))?;
     tcl::CompiledPreference::new(&pref, &TypeSchema { full, names })
         .map_err(|e| expr_error(ExprField::Preference, text, e))
@@ -255,7 +259,8 @@ fn conjunct_candidates<'s>(
         }
         Expr::Compare { op, lhs, rhs, .. } => {
             // Normalise to `prop OP literal`.
-            let (name, literal, op) = match (lhs.as_prop(), rhs.as_literal(), rhs.as_prop(), lhs.as_literal()) {
+            let (name, literal, op) = match (lhs.as_prop(), rhs.as_literal(), rhs.as_prop(), lhs.as_literal())
+            {
                 (Some(name), Some(lit), _, _) => (name, lit, *op),
                 (_, _, Some(name), Some(lit)) => (name, lit, op.flipped()),
                 _ => return None,
@@ -369,7 +374,8 @@ impl Trader {
             } else {
                 state.types.conforming(&full.name).iter().map(|t| t.id).collect()
             };
-            let found = self.search(&state.offers, &full, &type_ids, &constraint, &effective, now, &mut limits);
+            let found =
+                self.search(&state.offers, &full, &type_ids, &constraint, &effective, now, &mut limits);
             (constraint, preference, found)
         };
         let searched = found.searched;
@@ -570,7 +576,13 @@ impl Trader {
             .ok_or(TraderError::UnknownPage)?;
         let offers: Vec<Arc<Offer>> = {
             let state = self.read_state();
-            taken.ids.iter().filter_map(|id| state.offers.get(id)).filter(|o| o.is_live(now)).cloned().collect()
+            taken
+                .ids
+                .iter()
+                .filter_map(|id| state.offers.get(id))
+                .filter(|o| o.is_live(now))
+                .cloned()
+                .collect()
         };
         let wanted: Vec<Vec<PropId>> = offers.iter().map(|o| dynamic_needs(o, &[], &taken.desired)).collect();
         let mut values = if wanted.iter().any(|w| !w.is_empty()) {

@@ -48,7 +48,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let token = CancellationToken::new();
-    let sweeper = tokio::spawn(trader.clone().run_sweeper(options.sweep_interval, token.clone().cancelled_owned()));
+    let sweeper =
+        tokio::spawn(trader.clone().run_sweeper(options.sweep_interval, token.clone().cancelled_owned()));
 
     let service = TraderService::new(trader, token.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -74,10 +75,12 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
-            pb::lookup_server::LookupServer::new(service.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            pb::lookup_server::LookupServer::new(service.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(
-            pb::register_server::RegisterServer::new(service.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            pb::register_server::RegisterServer::new(service.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(
             pb::type_repository_server::TypeRepositoryServer::new(service.clone())

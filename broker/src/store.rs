@@ -262,12 +262,13 @@ impl OfferStore {
                     });
                 }
                 if let (Some(key), Some(tree)) = (num_key(value), self.range_index.get_mut(&prop.id))
-                    && let Some(list) = tree.get_mut(&key) {
-                        remove_sorted(list, seq);
-                        if list.is_empty() {
-                            tree.remove(&key);
-                        }
+                    && let Some(list) = tree.get_mut(&key)
+                {
+                    remove_sorted(list, seq);
+                    if list.is_empty() {
+                        tree.remove(&key);
                     }
+                }
             }
         }
         if offer.is_leased() {
@@ -294,9 +295,16 @@ impl OfferStore {
     /// Offers whose static numeric `prop` lies within the bounds, in
     /// discovery order; `None` if more than `limit` would be returned (the
     /// caller then prefers another plan).
-    pub fn in_range(&self, prop: PropId, lo: Bound<NumKey>, hi: Bound<NumKey>, limit: usize) -> Option<Vec<u64>> {
+    pub fn in_range(
+        &self,
+        prop: PropId,
+        lo: Bound<NumKey>,
+        hi: Bound<NumKey>,
+        limit: usize,
+    ) -> Option<Vec<u64>> {
         let Some(tree) = self.range_index.get(&prop) else { return Some(Vec::new()) };
-        if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) = (&lo, &hi) {
+        if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) = (&lo, &hi)
+        {
             // BTreeMap::range panics on inverted or empty-excluded ranges.
             if a > b || (a == b && !(matches!(lo, Bound::Included(_)) && matches!(hi, Bound::Included(_)))) {
                 return Some(Vec::new());

@@ -19,12 +19,12 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::dynamic::Evaluators;
-use crate::pick::Reservations;
 use crate::error::{ExprField, TraderError};
 use crate::names::PropNames;
 use crate::offer::{self, NewProp, Offer, PERMANENT, StoredOffer};
 use crate::pages::Pages;
 use crate::persist::Persist;
+use crate::pick::Reservations;
 use crate::policy::Settings;
 use crate::store::OfferStore;
 use crate::types::{ServiceType, TypeRepo};
@@ -378,7 +378,12 @@ impl Trader {
         Ok(())
     }
 
-    pub async fn modify(&self, id: &str, delete: Vec<String>, modify: Vec<NewProp>) -> Result<Arc<Offer>, TraderError> {
+    pub async fn modify(
+        &self,
+        id: &str,
+        delete: Vec<String>,
+        modify: Vec<NewProp>,
+    ) -> Result<Arc<Offer>, TraderError> {
         let _gate = self.write_gate.lock().await;
         let current = self.describe(id)?;
         let full = self.read_state().types.full(&current.type_name)?.clone();
@@ -400,14 +405,19 @@ impl Trader {
     /// Withdraws every offer of exactly `type_name` that matches
     /// `constraint`. Offers for which the constraint needs a dynamic
     /// property are kept: they cannot be shown to match.
-    pub async fn withdraw_using_constraint(&self, type_name: &str, constraint: &str) -> Result<Vec<String>, TraderError> {
+    pub async fn withdraw_using_constraint(
+        &self,
+        type_name: &str,
+        constraint: &str,
+    ) -> Result<Vec<String>, TraderError> {
         if constraint.trim().is_empty() {
             return Err(TraderError::Expression {
                 field: ExprField::Constraint,
                 text: constraint.to_string(),
                 source: crate::tcl::TclError::Syntax {
                     pos: 0,
-                    expected: "a constraint (withdrawing every offer of a type needs an explicit TRUE)".into(),
+                    expected: "a constraint (withdrawing every offer of a type needs an explicit TRUE)"
+                        .into(),
                     found: "nothing".into(),
                 },
             });
@@ -430,9 +440,11 @@ impl Trader {
         if victims.is_empty() {
             return Err(TraderError::NoMatchingOffers);
         }
-        let permanent: Vec<String> = victims.iter().filter(|o| !o.is_leased()).map(|o| o.id.to_string()).collect();
+        let permanent: Vec<String> =
+            victims.iter().filter(|o| !o.is_leased()).map(|o| o.id.to_string()).collect();
         if !permanent.is_empty() {
-            self.persist(move |p| p.delete_offers(&permanent.iter().map(String::as_str).collect::<Vec<_>>())).await?;
+            self.persist(move |p| p.delete_offers(&permanent.iter().map(String::as_str).collect::<Vec<_>>()))
+                .await?;
         }
         let mut state = self.write_state();
         let ids: Vec<String> = victims.iter().map(|o| o.id.to_string()).collect();
@@ -490,7 +502,11 @@ impl Trader {
     }
 
     /// Sweeps expired leases and pages until `shutdown` resolves.
-    pub async fn run_sweeper(self: Arc<Self>, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn run_sweeper(
+        self: Arc<Self>,
+        interval: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);

@@ -227,15 +227,16 @@ impl TypeRepo {
 
         for (def, from) in &inherited {
             if let Some(redeclared) = own.get(def.name.as_str())
-                && (redeclared.value_type != def.value_type || !redeclared.mode.at_least(def.mode)) {
-                    return Err(TraderError::ValueTypeRedefinition {
-                        type_name: decl.name.clone(),
-                        property: def.name.clone(),
-                        super_type: from.clone(),
-                        declared: format!("{} {}", def.mode.name(), def.value_type),
-                        redeclared: format!("{} {}", redeclared.mode.name(), redeclared.value_type),
-                    });
-                }
+                && (redeclared.value_type != def.value_type || !redeclared.mode.at_least(def.mode))
+            {
+                return Err(TraderError::ValueTypeRedefinition {
+                    type_name: decl.name.clone(),
+                    property: def.name.clone(),
+                    super_type: from.clone(),
+                    declared: format!("{} {}", def.mode.name(), def.value_type),
+                    redeclared: format!("{} {}", redeclared.mode.name(), redeclared.value_type),
+                });
+            }
         }
 
         let mut props: Vec<FullProp> =
@@ -401,8 +402,12 @@ mod tests {
     #[test]
     fn subtypes_inherit_transitively() {
         let (mut repo, names) = base_repo();
-        add(&mut repo, &names, ty("Media", &["Server"], vec![prop("titles", ValueType::StringSeq, Mode::Normal)]))
-            .expect("Media");
+        add(
+            &mut repo,
+            &names,
+            ty("Media", &["Server"], vec![prop("titles", ValueType::StringSeq, Mode::Normal)]),
+        )
+        .expect("Media");
         add(&mut repo, &names, ty("Hls", &["Media"], vec![])).expect("Hls");
         let full = repo.fully_describe("Hls").expect("Hls");
         assert_eq!(full.super_types, vec!["Media", "Server"]);
@@ -430,35 +435,62 @@ mod tests {
             ),
         )
         .expect("strengthening is allowed");
-        let err = add(&mut repo, &names, ty("Weak", &["Server"], vec![prop("host", ValueType::String, Mode::Normal)]))
-            .expect_err("weakening mandatory");
+        let err = add(
+            &mut repo,
+            &names,
+            ty("Weak", &["Server"], vec![prop("host", ValueType::String, Mode::Normal)]),
+        )
+        .expect_err("weakening mandatory");
         assert!(err.to_string().contains("'host'"), "{err}");
-        let err = add(&mut repo, &names, ty("Retyped", &["Server"], vec![prop("load", ValueType::Int, Mode::Normal)]))
-            .expect_err("changing the value type");
+        let err = add(
+            &mut repo,
+            &names,
+            ty("Retyped", &["Server"], vec![prop("load", ValueType::Int, Mode::Normal)]),
+        )
+        .expect_err("changing the value type");
         assert!(matches!(err, TraderError::ValueTypeRedefinition { ref property, .. } if property == "load"));
-        let err = add(&mut repo, &names, ty("Loose", &["Server"], vec![prop("serial", ValueType::String, Mode::Normal)]))
-            .expect_err("dropping readonly");
+        let err = add(
+            &mut repo,
+            &names,
+            ty("Loose", &["Server"], vec![prop("serial", ValueType::String, Mode::Normal)]),
+        )
+        .expect_err("dropping readonly");
         assert!(matches!(err, TraderError::ValueTypeRedefinition { .. }));
     }
 
     #[test]
     fn conflicting_supertypes_are_rejected() {
         let (mut repo, names) = base_repo();
-        add(&mut repo, &names, ty("Other", &[], vec![prop("load", ValueType::Int, Mode::Normal)])).expect("Other");
+        add(&mut repo, &names, ty("Other", &[], vec![prop("load", ValueType::Int, Mode::Normal)]))
+            .expect("Other");
         let err = add(&mut repo, &names, ty("Both", &["Server", "Other"], vec![])).expect_err("conflict");
-        assert!(matches!(err, TraderError::ValueTypeRedefinition { ref property, .. } if property == "load"), "{err}");
+        assert!(
+            matches!(err, TraderError::ValueTypeRedefinition { ref property, .. } if property == "load"),
+            "{err}"
+        );
     }
 
     #[test]
     fn add_errors_name_the_culprit() {
         let (mut repo, names) = base_repo();
-        assert!(matches!(add(&mut repo, &names, ty("Server", &[], vec![])), Err(TraderError::TypeExists(n)) if n == "Server"));
-        assert!(matches!(add(&mut repo, &names, ty("X", &["Nope"], vec![])), Err(TraderError::UnknownType(n)) if n == "Nope"));
-        assert!(matches!(add(&mut repo, &names, ty("bad name", &[], vec![])), Err(TraderError::IllegalTypeName(_))));
+        assert!(
+            matches!(add(&mut repo, &names, ty("Server", &[], vec![])), Err(TraderError::TypeExists(n)) if n == "Server")
+        );
+        assert!(
+            matches!(add(&mut repo, &names, ty("X", &["Nope"], vec![])), Err(TraderError::UnknownType(n)) if n == "Nope")
+        );
+        assert!(matches!(
+            add(&mut repo, &names, ty("bad name", &[], vec![])),
+            Err(TraderError::IllegalTypeName(_))
+        ));
         let dup = vec![prop("a", ValueType::Bool, Mode::Normal), prop("a", ValueType::Bool, Mode::Normal)];
-        assert!(matches!(add(&mut repo, &names, ty("D", &[], dup)), Err(TraderError::DuplicateProperty(n)) if n == "a"));
+        assert!(
+            matches!(add(&mut repo, &names, ty("D", &[], dup)), Err(TraderError::DuplicateProperty(n)) if n == "a")
+        );
         let kw = vec![prop("in", ValueType::Bool, Mode::Normal)];
-        assert!(matches!(add(&mut repo, &names, ty("K", &[], kw)), Err(TraderError::IllegalPropertyName(n)) if n == "in"));
+        assert!(
+            matches!(add(&mut repo, &names, ty("K", &[], kw)), Err(TraderError::IllegalPropertyName(n)) if n == "in")
+        );
         assert!(matches!(
             add(&mut repo, &names, ty("S", &["Server", "Server"], vec![])),
             Err(TraderError::DuplicateSuperType { .. })
@@ -472,7 +504,9 @@ mod tests {
         let inc = add(&mut repo, &names, ty("Media", &["Server"], vec![])).expect("Media");
         assert_eq!(inc, before + 1);
         assert_eq!(repo.list(Some(before)), vec!["Media"]);
-        assert!(matches!(repo.check_remove("Server"), Err(TraderError::HasSubtypes { ref subtypes, .. }) if subtypes == "Media"));
+        assert!(
+            matches!(repo.check_remove("Server"), Err(TraderError::HasSubtypes { ref subtypes, .. }) if subtypes == "Media")
+        );
         let masked = repo.set_masked("Server", true).expect("mask");
         assert!(masked.masked && repo.is_masked("Server"));
         assert!(matches!(repo.set_masked("Server", true), Err(TraderError::AlreadyMasked(_))));

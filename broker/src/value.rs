@@ -165,7 +165,9 @@ impl Value {
                             return Err(format!("record {i}: duplicate field '{name}'"));
                         }
                         if matches!(field, Value::Records(_)) {
-                            return Err(format!("record {i}: field '{name}' holds records; records do not nest"));
+                            return Err(format!(
+                                "record {i}: field '{name}' holds records; records do not nest"
+                            ));
                         }
                         field.validate().map_err(|e| format!("record {i}: field '{name}': {e}"))?;
                     }

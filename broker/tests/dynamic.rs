@@ -26,7 +26,11 @@ async fn live_values_drive_constraints_and_preferences() {
 
     let reply = h.query("connections < max_connections", "min load", vec![]).await;
     assert_eq!(hosts(&reply), ["c", "b"], "a is full; c is less loaded than b");
-    assert_eq!(prop(&reply.offers[0], "load"), Some(&pb::value::Kind::DoubleValue(0.2)), "desired dynamic value evaluated");
+    assert_eq!(
+        prop(&reply.offers[0], "load"),
+        Some(&pb::value::Kind::DoubleValue(0.2)),
+        "desired dynamic value evaluated"
+    );
     assert_eq!(prop(&reply.offers[0], "connections"), Some(&pb::value::Kind::Uint64Value(9)));
 
     // Figures change; max_age 0 means every query asks again.

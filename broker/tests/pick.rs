@@ -15,12 +15,19 @@ impl Harness {
         self.pick_with(reservation_seconds, vec![]).await
     }
 
-    async fn pick_with(&self, reservation_seconds: u64, policies: Vec<pb::Policy>) -> Result<pb::PickResponse, tonic::Status> {
+    async fn pick_with(
+        &self,
+        reservation_seconds: u64,
+        policies: Vec<pb::Policy>,
+    ) -> Result<pb::PickResponse, tonic::Status> {
         let mut lookup = pb::lookup_client::LookupClient::new(self.channel.clone());
         lookup
             .pick(pb::PickRequest {
                 r#type: "MediaServer".into(),
-                desired: Some(pb::DesiredProps { mode: pb::PropsMode::Named as i32, names: vec!["host".into()] }),
+                desired: Some(pb::DesiredProps {
+                    mode: pb::PropsMode::Named as i32,
+                    names: vec!["host".into()],
+                }),
                 client: "test".into(),
                 reservation_seconds,
                 policies,
@@ -32,7 +39,8 @@ impl Harness {
 
     /// Picks on figures fetched for this pick, not cached ones.
     async fn pick_fresh(&self, reservation_seconds: u64) -> Result<pb::PickResponse, tonic::Status> {
-        self.pick_with(reservation_seconds, vec![pb::Policy::new("max_staleness_ms", pb::Value::uint64(0))]).await
+        self.pick_with(reservation_seconds, vec![pb::Policy::new("max_staleness_ms", pb::Value::uint64(0))])
+            .await
     }
 
     async fn release(&self, reservation_id: &str) -> Result<(), tonic::Status> {
@@ -61,7 +69,14 @@ fn picked_host(reply: &pb::PickResponse) -> String {
 }
 
 /// A server whose figures come from `evaluator`, reporting `connections`.
-async fn server(h: &Harness, evaluator: &TestEvaluator, host: &str, capacity: u64, connections: u64, max_age_ms: u64) -> String {
+async fn server(
+    h: &Harness,
+    evaluator: &TestEvaluator,
+    host: &str,
+    capacity: u64,
+    connections: u64,
+    max_age_ms: u64,
+) -> String {
     let addr = evaluator.clone().serve().await;
     let id = h.export(host, capacity, addr, max_age_ms).await;
     evaluator.set(&id, "connections", pb::Value::uint64(connections));
@@ -337,7 +352,11 @@ async fn picks_waiting_for_room_are_served_in_order_of_arrival() {
         let mut lookup = pb::lookup_client::LookupClient::new(h.channel.clone());
         async move {
             lookup
-                .pick(pb::PickRequest { r#type: "MediaServer".into(), reservation_seconds: 60, ..Default::default() })
+                .pick(pb::PickRequest {
+                    r#type: "MediaServer".into(),
+                    reservation_seconds: 60,
+                    ..Default::default()
+                })
                 .await
         }
     };
@@ -373,7 +392,8 @@ async fn unequal_servers_fill_in_proportion_to_capacity() {
         *per_host.entry(picked_host(&h.pick(0).await.expect("room"))).or_default() += 1;
     }
     let big = per_host.get("big").copied().unwrap_or(0);
-    let busiest_small = per_host.iter().filter(|(host, _)| *host != "big").map(|(_, n)| *n).max().unwrap_or(0);
+    let busiest_small =
+        per_host.iter().filter(|(host, _)| *host != "big").map(|(_, n)| *n).max().unwrap_or(0);
     assert!(big >= 35, "the big server takes about half the streams: {per_host:?}");
     assert!(busiest_small <= 8, "no small server fills up: {per_host:?}");
     h.broker.shutdown().await.expect("shutdown");
@@ -395,7 +415,10 @@ async fn watch_streams_updates_and_ends_with_the_client() {
         query: Some(pb::QueryRequest {
             r#type: "MediaServer".into(),
             preference: "min load".into(),
-            desired: Some(pb::DesiredProps { mode: pb::PropsMode::Named as i32, names: vec!["host".into(), "load".into()] }),
+            desired: Some(pb::DesiredProps {
+                mode: pb::PropsMode::Named as i32,
+                names: vec!["host".into(), "load".into()],
+            }),
             ..Default::default()
         }),
         interval_ms: 100,
@@ -425,7 +448,11 @@ async fn watch_streams_updates_and_ends_with_the_client() {
 
     // A bad standing query fails at once.
     let bad = pb::WatchRequest {
-        query: Some(pb::QueryRequest { r#type: "MediaServer".into(), constraint: "load <".into(), ..Default::default() }),
+        query: Some(pb::QueryRequest {
+            r#type: "MediaServer".into(),
+            constraint: "load <".into(),
+            ..Default::default()
+        }),
         interval_ms: 100,
     };
     assert_eq!(lookup.watch(bad).await.expect_err("syntax").code(), tonic::Code::InvalidArgument);

@@ -118,7 +118,8 @@ async fn queries_use_constraints_preferences_and_subtypes() {
     let indexed = trader.query(args("host == 'b'", "")).await.expect("query");
     assert_eq!(hosts(&indexed), ["b"]);
     assert_eq!(indexed.searched, 1, "the equality index narrowed the search to one offer");
-    let range = trader.query(args("max_connections >= 20 and 'h264' in formats", "min load")).await.expect("query");
+    let range =
+        trader.query(args("max_connections >= 20 and 'h264' in formats", "min load")).await.expect("query");
     assert_eq!(hosts(&range), ["b", "c"]);
     let by_load = trader.query(args("", "max load")).await.expect("query");
     assert_eq!(hosts(&by_load), ["c", "a", "b"]);
@@ -147,7 +148,11 @@ async fn cardinalities_and_pages() {
     };
     let first = trader.query(q).await.expect("query");
     assert_eq!(first.matched, 9);
-    assert_eq!(hosts(&first), ["h8", "h7", "h6"], "match_card stops the search at 9, preference orders those");
+    assert_eq!(
+        hosts(&first),
+        ["h8", "h7", "h6"],
+        "match_card stops the search at 9, preference orders those"
+    );
     assert_eq!(first.remaining, 5);
     let limits: Vec<_> = first.limits.iter().map(|l| l.policy).collect();
     assert_eq!(limits, ["match_card", "return_card"]);
@@ -180,7 +185,13 @@ async fn export_checks_name_the_property() {
     let mut wrong = server("a", 5, 0.5);
     wrong[2] = prop("max_connections", Value::String("ten".into()));
     let err = trader
-        .export(ExportArgs { type_name: "Server".into(), reference: "x".into(), props: wrong, lease_seconds: 0, owner: String::new() })
+        .export(ExportArgs {
+            type_name: "Server".into(),
+            reference: "x".into(),
+            props: wrong,
+            lease_seconds: 0,
+            owner: String::new(),
+        })
         .await
         .expect_err("wrong type");
     assert_eq!(err.to_string(), "property 'max_connections': expected a value of type uint64, got string");
@@ -196,14 +207,26 @@ async fn export_checks_name_the_property() {
         }),
     };
     let err = trader
-        .export(ExportArgs { type_name: "Server".into(), reference: "x".into(), props: dynamic_readonly, lease_seconds: 0, owner: String::new() })
+        .export(ExportArgs {
+            type_name: "Server".into(),
+            reference: "x".into(),
+            props: dynamic_readonly,
+            lease_seconds: 0,
+            owner: String::new(),
+        })
         .await
         .expect_err("readonly dynamic");
     assert!(matches!(&err, TraderError::ReadonlyDynamic(p) if p == "host"));
 
     trader.set_type_masked("Server", true).await.expect("mask");
     let err = trader
-        .export(ExportArgs { type_name: "Server".into(), reference: "x".into(), props: server("a", 5, 0.5), lease_seconds: 0, owner: String::new() })
+        .export(ExportArgs {
+            type_name: "Server".into(),
+            reference: "x".into(),
+            props: server("a", 5, 0.5),
+            lease_seconds: 0,
+            owner: String::new(),
+        })
         .await
         .expect_err("masked");
     assert!(matches!(err, TraderError::MaskedType(_)));
@@ -220,12 +243,21 @@ async fn modify_is_all_or_nothing_and_respects_modes() {
         .expect_err("mandatory");
     assert!(matches!(&err, TraderError::MandatoryProperty(p) if p == "max_connections"));
     let offer = trader.describe(&id).expect("still there");
-    assert!(matches!(&offer.get_by_name("zone").expect("zone").value, PropValue::Static(Value::String(z)) if z == "us"));
-    let err = trader.modify(&id, vec![], vec![prop("host", Value::String("b".into()))]).await.expect_err("readonly");
+    assert!(
+        matches!(&offer.get_by_name("zone").expect("zone").value, PropValue::Static(Value::String(z)) if z == "us")
+    );
+    let err = trader
+        .modify(&id, vec![], vec![prop("host", Value::String("b".into()))])
+        .await
+        .expect_err("readonly");
     assert!(matches!(&err, TraderError::ReadonlyProperty(p) if p == "host"));
 
     let updated = trader
-        .modify(&id, vec!["formats".into()], vec![prop("zone", Value::String("ap".into())), prop("extra", Value::Bool(true))])
+        .modify(
+            &id,
+            vec!["formats".into()],
+            vec![prop("zone", Value::String("ap".into())), prop("extra", Value::Bool(true))],
+        )
         .await
         .expect("modify");
     let names: Vec<_> = updated.props.iter().map(|p| p.name.to_string()).collect();
@@ -263,13 +295,18 @@ async fn permanent_offers_and_types_survive_a_restart() {
         let withdrawn = export(&trader, "Server", server("gone", 5, 0.5), 0).await;
         export(&trader, "Server", server("leased", 5, 0.5), 60).await;
         trader.withdraw(&withdrawn).await.expect("withdraw");
-        trader.modify(&permanent, vec![], vec![prop("zone", Value::String("ap".into()))]).await.expect("modify");
+        trader
+            .modify(&permanent, vec![], vec![prop("zone", Value::String("ap".into()))])
+            .await
+            .expect("modify");
         (permanent, withdrawn)
     };
     let trader = Trader::open(Settings::default(), &dir).expect("reopen");
     assert_eq!(hosts(&trader.query(args("", "")).await.expect("query")), ["perm"]);
     let offer = trader.describe(&permanent).expect("permanent offer restored");
-    assert!(matches!(&offer.get_by_name("zone").expect("zone").value, PropValue::Static(Value::String(z)) if z == "ap"));
+    assert!(
+        matches!(&offer.get_by_name("zone").expect("zone").value, PropValue::Static(Value::String(z)) if z == "ap")
+    );
     assert!(trader.describe(&withdrawn).is_err());
     // New exports continue the discovery order after the restored offers.
     export(&trader, "Server", server("new", 5, 0.5), 0).await;

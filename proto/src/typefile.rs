@@ -28,9 +28,13 @@ use crate::{PropertyDef, PropertyMode, ServiceType, ValueType};
 pub enum TypeFileError {
     #[error("{0}")]
     Toml(#[from] toml::de::Error),
-    #[error("type '{type_name}', property '{property}': unknown value type '{value_type}' (expected one of {expected})")]
+    #[error(
+        "type '{type_name}', property '{property}': unknown value type '{value_type}' (expected one of {expected})"
+    )]
     UnknownValueType { type_name: String, property: String, value_type: String, expected: String },
-    #[error("type '{type_name}', property '{property}': unknown mode '{mode}' (expected normal, readonly, mandatory or mandatory_readonly)")]
+    #[error(
+        "type '{type_name}', property '{property}': unknown mode '{mode}' (expected normal, readonly, mandatory or mandatory_readonly)"
+    )]
     UnknownMode { type_name: String, property: String, mode: String },
 }
 
@@ -125,15 +129,22 @@ pub fn parse(text: &str) -> Result<Vec<ServiceType>, TypeFileError> {
                     })?;
                     let mode = match p.mode.as_deref() {
                         None => PropertyMode::Normal,
-                        Some(m) => MODE_NAMES.iter().find(|(n, _)| *n == m).map(|(_, mode)| *mode).ok_or_else(
-                            || TypeFileError::UnknownMode {
-                                type_name: t.name.clone(),
-                                property: p.name.clone(),
-                                mode: m.to_string(),
-                            },
-                        )?,
+                        Some(m) => {
+                            MODE_NAMES.iter().find(|(n, _)| *n == m).map(|(_, mode)| *mode).ok_or_else(
+                                || TypeFileError::UnknownMode {
+                                    type_name: t.name.clone(),
+                                    property: p.name.clone(),
+                                    mode: m.to_string(),
+                                },
+                            )?
+                        }
                     };
-                    Ok(PropertyDef { name: p.name, value_type: value_type as i32, mode: mode as i32, doc: p.doc })
+                    Ok(PropertyDef {
+                        name: p.name,
+                        value_type: value_type as i32,
+                        mode: mode as i32,
+                        doc: p.doc,
+                    })
                 })
                 .collect::<Result<Vec<_>, TypeFileError>>()?;
             Ok(ServiceType {
@@ -160,7 +171,9 @@ mod tests {
     fn builtin_media_server_type_parses() {
         let types = parse(MEDIA_SERVER_TYPES).expect("built-in type file parses");
         let media = types.iter().find(|t| t.name == "MediaServer").expect("MediaServer declared");
-        for name in ["video_formats", "audio_formats", "protocols", "titles", "movies", "max_connections", "load"] {
+        for name in
+            ["video_formats", "audio_formats", "protocols", "titles", "movies", "max_connections", "load"]
+        {
             assert!(media.properties.iter().any(|p| p.name == name), "missing {name}");
         }
     }

@@ -98,7 +98,11 @@ pub fn init_logging(cli: &Cli) {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     match &cli.command {
         cli::Command::Select(cli::SelectArgs { log_file, .. })
-        | cli::Command::Demo(cli::DemoArgs { select: cli::SelectArgs { log_file, .. }, headless: false, .. }) => {
+        | cli::Command::Demo(cli::DemoArgs {
+            select: cli::SelectArgs { log_file, .. },
+            headless: false,
+            ..
+        }) => {
             let Some(path) = log_file else { return };
             match std::fs::File::options().create(true).append(true).open(path) {
                 Ok(file) => tracing_subscriber::fmt()

@@ -24,8 +24,12 @@ fn the_demo_fleet_serves_and_stops_cleanly() {
         .expect("run bourse query");
     assert!(query.status.success(), "{query:?}");
     let reply: serde_json::Value = serde_json::from_slice(&query.stdout).expect("JSON");
-    let hosts: Vec<&str> =
-        reply["offers"].as_array().expect("offers").iter().filter_map(|o| o["properties"]["host"].as_str()).collect();
+    let hosts: Vec<&str> = reply["offers"]
+        .as_array()
+        .expect("offers")
+        .iter()
+        .filter_map(|o| o["properties"]["host"].as_str())
+        .collect();
     assert_eq!(hosts, ["studio-a", "studio-b", "studio-c"], "three agents, ordered by their simulated load");
 
     let status = Command::new("kill").args(["-TERM", &demo.id().to_string()]).status().expect("kill");

@@ -85,13 +85,19 @@ load = {load}
 
     fn signal(&self, signal: &str) -> Result<()> {
         let pid = self.child.id().context("agent gone")?;
-        let status = std::process::Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status()?;
+        let status =
+            std::process::Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status()?;
         anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
         Ok(())
     }
 }
 
-async fn query(broker: &BrokerProcess, constraint: &str, preference: &str, policies: Vec<pb::Policy>) -> Result<Vec<String>> {
+async fn query(
+    broker: &BrokerProcess,
+    constraint: &str,
+    preference: &str,
+    policies: Vec<pb::Policy>,
+) -> Result<Vec<String>> {
     let reply = broker
         .lookup()
         .await?
@@ -127,7 +133,11 @@ async fn real_agents_answer_for_live_figures() -> Result<()> {
     let busy = Agent::start(dir.path(), &broker.addr, "busy", 1, 0.1).await?;
     let light = Agent::start(dir.path(), &broker.addr, "light", 10, 0.2).await?;
     let heavy = Agent::start(dir.path(), &broker.addr, "heavy", 10, 0.7).await?;
-    assert_eq!(query(&broker, "", "min load", vec![]).await?, ["busy", "light", "heavy"], "simulated loads order the offers");
+    assert_eq!(
+        query(&broker, "", "min load", vec![]).await?,
+        ["busy", "light", "heavy"],
+        "simulated loads order the offers"
+    );
 
     // A real stream to "busy" fills it: connections is measured live.
     let port = busy.media.local_addr()?.port();
@@ -143,7 +153,11 @@ async fn real_agents_answer_for_live_figures() -> Result<()> {
     // One call per agent per query, none while the values are fresh.
     let before = counter(&broker, "dynamic.calls").await?;
     query(&broker, "connections < max_connections", "min load", fresh()).await?;
-    assert_eq!(counter(&broker, "dynamic.calls").await? - before, 3, "one batched call to each of the three agents");
+    assert_eq!(
+        counter(&broker, "dynamic.calls").await? - before,
+        3,
+        "one batched call to each of the three agents"
+    );
     let cached = counter(&broker, "dynamic.calls").await?;
     query(&broker, "connections < max_connections", "min load", vec![]).await?;
     assert_eq!(counter(&broker, "dynamic.calls").await?, cached, "no call while cached");
@@ -164,8 +178,10 @@ async fn real_agents_answer_for_live_figures() -> Result<()> {
 
     // A killed agent cannot withdraw: its offer goes when the lease lapses.
     heavy.signal("KILL")?;
-    eventually(Duration::from_secs(8), || async { Ok(!query(&broker, "", "", vec![]).await?.contains(&heavy.host)) })
-        .await
-        .context("the killed agent's offer lapses with its 2 s lease")?;
+    eventually(Duration::from_secs(8), || async {
+        Ok(!query(&broker, "", "", vec![]).await?.contains(&heavy.host))
+    })
+    .await
+    .context("the killed agent's offer lapses with its 2 s lease")?;
     broker.stop().await
 }

@@ -83,7 +83,11 @@ impl Drop for TwoHosts {
 }
 
 /// Reads lines until one starts with `prefix`; returns the rest.
-async fn line_starting(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str, what: &str) -> Result<String> {
+async fn line_starting(
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    prefix: &str,
+    what: &str,
+) -> Result<String> {
     tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(line) = lines.next_line().await? {
             if let Some(rest) = line.strip_prefix(prefix) {
@@ -97,10 +101,15 @@ async fn line_starting(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str, 
 }
 
 /// The next JSON event of the zeroconf browser with `"event": kind`.
-async fn zeroconf_event(lines: &mut Lines<BufReader<ChildStdout>>, kind: &str, within: Duration) -> Result<Value> {
+async fn zeroconf_event(
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    kind: &str,
+    within: Duration,
+) -> Result<Value> {
     tokio::time::timeout(within, async {
         while let Some(line) = lines.next_line().await? {
-            let event: Value = serde_json::from_str(&line).with_context(|| format!("zeroconf printed {line:?}"))?;
+            let event: Value =
+                serde_json::from_str(&line).with_context(|| format!("zeroconf printed {line:?}"))?;
             if event["event"] == kind {
                 return Ok(event);
             }
@@ -161,7 +170,8 @@ async fn stop(child: &mut Child) -> Result<()> {
     let pid = child.id().context("already gone")?;
     let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
     ensure!(status.success(), "kill -TERM {pid}");
-    let exit = tokio::time::timeout(Duration::from_secs(15), child.wait()).await.context("no exit in 15 s")??;
+    let exit =
+        tokio::time::timeout(Duration::from_secs(15), child.wait()).await.context("no exit in 15 s")??;
     ensure!(exit.success(), "exit status {exit}");
     Ok(())
 }
@@ -178,7 +188,8 @@ async fn agent_and_bourse_find_the_broker_on_another_host() -> Result<()> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/mdns_browse.py");
     let dir = TempDir::new("mdns-netns")?;
     let hosts = TwoHosts::create()?;
-    let (broker_bin, agent_bin, bourse_bin) = (binary("bourse-broker")?, binary("bourse-agent")?, binary("bourse")?);
+    let (broker_bin, agent_bin, bourse_bin) =
+        (binary("bourse-broker")?, binary("bourse-agent")?, binary("bourse")?);
     let path = |p: &std::path::PathBuf| p.display().to_string();
 
     // Host A: the broker on every interface, announced (the default).
@@ -256,7 +267,10 @@ async fn agent_and_bourse_find_the_broker_on_another_host() -> Result<()> {
     let out = hosts.command(&hosts.b, &path(&bourse_bin)).args(["types", "list"]).output().await?;
     assert_eq!(out.status.code(), Some(3), "exit status for no broker");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no Bourse broker answered on mDNS (_bourse._tcp.local.)") && err.contains("--broker"), "{err}");
+    assert!(
+        err.contains("no Bourse broker answered on mDNS (_bourse._tcp.local.)") && err.contains("--broker"),
+        "{err}"
+    );
 
     // The agent withdraws cleanly even with its broker gone.
     stop(&mut agent).await?;

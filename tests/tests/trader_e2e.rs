@@ -32,14 +32,36 @@ async fn json(broker: &BrokerProcess, args: &[&str]) -> Result<Json> {
     serde_json::from_str(&out).with_context(|| format!("bourse {args:?} printed no JSON: {out}"))
 }
 
-async fn export(broker: &BrokerProcess, type_name: &str, host: &str, max: u64, titles: &str, extra: &[&str]) -> Result<String> {
+async fn export(
+    broker: &BrokerProcess,
+    type_name: &str,
+    host: &str,
+    max: u64,
+    titles: &str,
+    extra: &[&str],
+) -> Result<String> {
     let reference = format!("rtsp://{host}:8554/");
     let host_prop = format!("host={host}");
     let max_prop = format!("max_connections={max}");
     let titles_prop = format!("titles={titles}");
     let mut args = vec![
-        "export", "--type", type_name, "--ref", &reference, "--prop", &host_prop, "--prop", "video_formats=h264,vp9",
-        "--prop", "audio_formats=aac", "--prop", "protocols=rtsp", "--prop", &max_prop, "--prop", &titles_prop,
+        "export",
+        "--type",
+        type_name,
+        "--ref",
+        &reference,
+        "--prop",
+        &host_prop,
+        "--prop",
+        "video_formats=h264,vp9",
+        "--prop",
+        "audio_formats=aac",
+        "--prop",
+        "protocols=rtsp",
+        "--prop",
+        &max_prop,
+        "--prop",
+        &titles_prop,
     ];
     args.extend_from_slice(extra);
     let reply = json(broker, &args).await?;
@@ -50,7 +72,9 @@ async fn export(broker: &BrokerProcess, type_name: &str, host: &str, max: u64, t
 fn hosts(reply: &Json) -> Vec<String> {
     reply["offers"]
         .as_array()
-        .map(|offers| offers.iter().filter_map(|o| o["properties"]["host"].as_str().map(String::from)).collect())
+        .map(|offers| {
+            offers.iter().filter_map(|o| o["properties"]["host"].as_str().map(String::from)).collect()
+        })
         .unwrap_or_default()
 }
 
@@ -86,15 +110,24 @@ async fn trader_end_to_end() -> Result<()> {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("mandatory property"), "{refused:?}");
 
     // Constraints, subtypes, preferences.
-    assert_eq!(query_hosts(&broker, &["'Casablanca' in titles"]).await?, ["alpha", "beta", "delta", "leased"]);
     assert_eq!(
-        query_hosts(&broker, &["'Casablanca' in titles and max_connections >= 10", "--pref", "max max_connections"])
-            .await?,
+        query_hosts(&broker, &["'Casablanca' in titles"]).await?,
+        ["alpha", "beta", "delta", "leased"]
+    );
+    assert_eq!(
+        query_hosts(
+            &broker,
+            &["'Casablanca' in titles and max_connections >= 10", "--pref", "max max_connections"]
+        )
+        .await?,
         ["beta", "delta", "alpha"]
     );
     assert_eq!(
-        query_hosts(&broker, &["'Casablanca' in titles", "--policy", "exact_type_match=true", "--pref", "min max_connections"])
-            .await?,
+        query_hosts(
+            &broker,
+            &["'Casablanca' in titles", "--policy", "exact_type_match=true", "--pref", "min max_connections"]
+        )
+        .await?,
         ["leased", "alpha", "beta"]
     );
     assert_eq!(query_hosts(&broker, &["'eta' ~ host", "--pref", "with host == 'zeta'"]).await?, ["beta"]);
@@ -102,7 +135,8 @@ async fn trader_end_to_end() -> Result<()> {
     assert_eq!(hosts(&hls_only), ["delta"]);
 
     // Cardinalities and pages.
-    let first = json(&broker, &["query", "MediaServer", "", "--how-many", "2", "--policy", "return_card=4"]).await?;
+    let first =
+        json(&broker, &["query", "MediaServer", "", "--how-many", "2", "--policy", "return_card=4"]).await?;
     assert_eq!(hosts(&first), ["alpha", "beta"]);
     assert_eq!(first["remaining"], 2);
     let limits = first["limits_applied"].to_string();

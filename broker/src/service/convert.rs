@@ -79,7 +79,8 @@ pub fn value_from_pb(property: &str, value: pb::Value) -> Result<Value, TraderEr
                         .into_iter()
                         .map(|field| {
                             let context = format!("{property}[{i}].{}", field.name);
-                            let value = field.value.ok_or_else(|| invalid(&context, "field value is empty"))?;
+                            let value =
+                                field.value.ok_or_else(|| invalid(&context, "field value is empty"))?;
                             Ok((field.name, value_from_pb(&context, value)?))
                         })
                         .collect::<Result<Vec<_>, TraderError>>()?;
@@ -110,7 +111,10 @@ pub fn value_to_pb(value: &Value) -> pb::Value {
                     fields: r
                         .fields
                         .iter()
-                        .map(|(name, value)| pb::Field { name: name.clone(), value: Some(value_to_pb(value)) })
+                        .map(|(name, value)| pb::Field {
+                            name: name.clone(),
+                            value: Some(value_to_pb(value)),
+                        })
                         .collect(),
                 })
                 .collect(),
@@ -130,7 +134,12 @@ pub fn prop_from_pb(prop: pb::Property) -> Result<NewProp, TraderError> {
                 reason: "value_type must be set".into(),
             })?;
             let extra_info = d.extra_info.map(|v| value_from_pb(&prop.name, v)).transpose()?;
-            PropValue::Dynamic(DynamicProp { evaluator: d.evaluator, extra_info, max_age_ms: d.max_age_ms, value_type })
+            PropValue::Dynamic(DynamicProp {
+                evaluator: d.evaluator,
+                extra_info,
+                max_age_ms: d.max_age_ms,
+                value_type,
+            })
         }
     };
     Ok(NewProp { name: prop.name, value })
@@ -193,9 +202,8 @@ pub fn service_type_from_pb(t: pb::ServiceType) -> Result<ServiceType, TraderErr
         .properties
         .into_iter()
         .map(|p| {
-            let value_type = value_type_from_pb(p.value_type).ok_or_else(|| TraderError::MissingValueType {
-                type_name: t.name.clone(),
-                property: p.name.clone(),
+            let value_type = value_type_from_pb(p.value_type).ok_or_else(|| {
+                TraderError::MissingValueType { type_name: t.name.clone(), property: p.name.clone() }
             })?;
             let mode = mode_from_pb(p.mode, &t.name, &p.name)?;
             Ok(PropDef { name: p.name, value_type, mode, doc: p.doc })
@@ -261,7 +269,11 @@ pub fn desired_from_pb(desired: Option<pb::DesiredProps>) -> Result<DesiredSpec,
 }
 
 pub fn limit_to_pb(limit: &LimitApplied) -> pb::LimitApplied {
-    pb::LimitApplied { policy: limit.policy.to_string(), value: Some(value_to_pb(&limit.value)), reason: limit.reason.clone() }
+    pb::LimitApplied {
+        policy: limit.policy.to_string(),
+        value: Some(value_to_pb(&limit.value)),
+        reason: limit.reason.clone(),
+    }
 }
 
 pub fn matched_to_pb(m: &Matched) -> pb::MatchedOffer {
@@ -351,11 +363,36 @@ pub fn settings_patch(mut base: Settings, patch: pb::PolicySettings) -> Result<S
         ($($field:ident),*) => { $( if let Some(v) = patch.$field { base.$field = v; } )* };
     }
     set!(
-        def_search_card, max_search_card, def_match_card, max_match_card, def_return_card, max_return_card,
-        def_hop_count, max_hop_count, supports_dynamic_properties, supports_modifiable_properties,
-        min_lease_seconds, max_lease_seconds, default_page_size, page_ttl_seconds, def_dynamic_deadline_ms,
-        max_dynamic_deadline_ms, def_max_staleness_ms, max_concurrent_evaluations,
-        default_reservation_seconds, max_reservation_seconds, reservation_grace_ms, reservation_prompt_ms, pick_wait_ms, pick_choices, pick_capacity_property, pick_load_property, pick_bandwidth_property, reservation_bandwidth_bps, watch_min_interval_ms, watch_max_interval_ms
+        def_search_card,
+        max_search_card,
+        def_match_card,
+        max_match_card,
+        def_return_card,
+        max_return_card,
+        def_hop_count,
+        max_hop_count,
+        supports_dynamic_properties,
+        supports_modifiable_properties,
+        min_lease_seconds,
+        max_lease_seconds,
+        default_page_size,
+        page_ttl_seconds,
+        def_dynamic_deadline_ms,
+        max_dynamic_deadline_ms,
+        def_max_staleness_ms,
+        max_concurrent_evaluations,
+        default_reservation_seconds,
+        max_reservation_seconds,
+        reservation_grace_ms,
+        reservation_prompt_ms,
+        pick_wait_ms,
+        pick_choices,
+        pick_capacity_property,
+        pick_load_property,
+        pick_bandwidth_property,
+        reservation_bandwidth_bps,
+        watch_min_interval_ms,
+        watch_max_interval_ms
     );
     if let Some(v) = patch.def_follow_rule {
         base.def_follow_rule = follow_from_pb("def_follow_rule", v)?;

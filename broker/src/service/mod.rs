@@ -15,11 +15,11 @@ use tonic::{Request, Response, Status};
 use crate::error::TraderError;
 use crate::pick::PickArgs;
 use crate::query::QueryArgs;
-use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::sync::CancellationToken;
 use crate::trader::{ExportArgs, Trader};
 use convert::*;
 use status::to_status;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 
 /// Shared by the four services.
 #[derive(Clone)]
@@ -65,7 +65,10 @@ impl pb::lookup_server::Lookup for TraderService {
         Ok(Response::new(query_result_to_pb(&result)))
     }
 
-    async fn next_page(&self, request: Request<pb::NextPageRequest>) -> Result<Response<pb::QueryResponse>, Status> {
+    async fn next_page(
+        &self,
+        request: Request<pb::NextPageRequest>,
+    ) -> Result<Response<pb::QueryResponse>, Status> {
         let req = request.into_inner();
         required("page_token", &req.page_token)?;
         let result = self.trader.next_page(&req.page_token, req.how_many).await.map_err(to_status)?;
@@ -102,7 +105,10 @@ impl pb::lookup_server::Lookup for TraderService {
         }))
     }
 
-    async fn release(&self, request: Request<pb::ReleaseRequest>) -> Result<Response<pb::ReleaseResponse>, Status> {
+    async fn release(
+        &self,
+        request: Request<pb::ReleaseRequest>,
+    ) -> Result<Response<pb::ReleaseResponse>, Status> {
         let req = request.into_inner();
         self.trader.release(required("reservation_id", &req.reservation_id)?).map_err(to_status)?;
         Ok(Response::new(pb::ReleaseResponse {}))
@@ -165,11 +171,15 @@ impl pb::lookup_server::Lookup for TraderService {
 
 #[tonic::async_trait]
 impl pb::register_server::Register for TraderService {
-    async fn export(&self, request: Request<pb::ExportRequest>) -> Result<Response<pb::ExportResponse>, Status> {
+    async fn export(
+        &self,
+        request: Request<pb::ExportRequest>,
+    ) -> Result<Response<pb::ExportResponse>, Status> {
         let peer = request.remote_addr();
         let req = request.into_inner();
         required("type", &req.r#type)?;
-        let props = req.properties.into_iter().map(prop_from_pb).collect::<Result<Vec<_>, _>>().map_err(to_status)?;
+        let props =
+            req.properties.into_iter().map(prop_from_pb).collect::<Result<Vec<_>, _>>().map_err(to_status)?;
         let owner = if req.owner.is_empty() {
             peer.map_or_else(|| "unknown".to_string(), |addr| format!("peer:{}", addr.ip()))
         } else {
@@ -189,22 +199,32 @@ impl pb::register_server::Register for TraderService {
         Ok(Response::new(pb::ExportResponse { id: exported.id, lease_seconds: exported.lease_seconds }))
     }
 
-    async fn withdraw(&self, request: Request<pb::WithdrawRequest>) -> Result<Response<pb::WithdrawResponse>, Status> {
+    async fn withdraw(
+        &self,
+        request: Request<pb::WithdrawRequest>,
+    ) -> Result<Response<pb::WithdrawResponse>, Status> {
         let req = request.into_inner();
         self.trader.withdraw(required("id", &req.id)?).await.map_err(to_status)?;
         Ok(Response::new(pb::WithdrawResponse {}))
     }
 
-    async fn describe(&self, request: Request<pb::DescribeRequest>) -> Result<Response<pb::DescribeResponse>, Status> {
+    async fn describe(
+        &self,
+        request: Request<pb::DescribeRequest>,
+    ) -> Result<Response<pb::DescribeResponse>, Status> {
         let req = request.into_inner();
         let offer = self.trader.describe(required("id", &req.id)?).map_err(to_status)?;
         Ok(Response::new(pb::DescribeResponse { offer: Some(offer_to_pb(&offer, &self.trader.clock)) }))
     }
 
-    async fn modify(&self, request: Request<pb::ModifyRequest>) -> Result<Response<pb::ModifyResponse>, Status> {
+    async fn modify(
+        &self,
+        request: Request<pb::ModifyRequest>,
+    ) -> Result<Response<pb::ModifyResponse>, Status> {
         let req = request.into_inner();
         required("id", &req.id)?;
-        let modify = req.modify.into_iter().map(prop_from_pb).collect::<Result<Vec<_>, _>>().map_err(to_status)?;
+        let modify =
+            req.modify.into_iter().map(prop_from_pb).collect::<Result<Vec<_>, _>>().map_err(to_status)?;
         let offer = self.trader.modify(&req.id, req.delete, modify).await.map_err(to_status)?;
         Ok(Response::new(pb::ModifyResponse { offer: Some(offer_to_pb(&offer, &self.trader.clock)) }))
     }
@@ -220,7 +240,10 @@ impl pb::register_server::Register for TraderService {
         Ok(Response::new(pb::WithdrawUsingConstraintResponse { withdrawn }))
     }
 
-    async fn keep_alive(&self, request: Request<pb::KeepAliveRequest>) -> Result<Response<pb::KeepAliveResponse>, Status> {
+    async fn keep_alive(
+        &self,
+        request: Request<pb::KeepAliveRequest>,
+    ) -> Result<Response<pb::KeepAliveResponse>, Status> {
         let req = request.into_inner();
         let (lease_seconds, expires) =
             self.trader.keep_alive(required("id", &req.id)?, req.lease_seconds).map_err(to_status)?;
@@ -230,7 +253,10 @@ impl pb::register_server::Register for TraderService {
 
 #[tonic::async_trait]
 impl pb::type_repository_server::TypeRepository for TraderService {
-    async fn add_type(&self, request: Request<pb::AddTypeRequest>) -> Result<Response<pb::AddTypeResponse>, Status> {
+    async fn add_type(
+        &self,
+        request: Request<pb::AddTypeRequest>,
+    ) -> Result<Response<pb::AddTypeResponse>, Status> {
         let decl = request.into_inner().r#type.ok_or_else(|| Status::invalid_argument("type must be set"))?;
         let decl = service_type_from_pb(decl).map_err(to_status)?;
         let incarnation = self.trader.add_type(decl).await.map_err(to_status)?;
@@ -246,7 +272,10 @@ impl pb::type_repository_server::TypeRepository for TraderService {
         Ok(Response::new(pb::RemoveTypeResponse {}))
     }
 
-    async fn describe_type(&self, request: Request<pb::DescribeTypeRequest>) -> Result<Response<pb::ServiceType>, Status> {
+    async fn describe_type(
+        &self,
+        request: Request<pb::DescribeTypeRequest>,
+    ) -> Result<Response<pb::ServiceType>, Status> {
         let req = request.into_inner();
         let decl = self.trader.describe_type(required("name", &req.name)?).map_err(to_status)?;
         Ok(Response::new(service_type_to_pb(&decl)))
@@ -261,20 +290,31 @@ impl pb::type_repository_server::TypeRepository for TraderService {
         Ok(Response::new(service_type_to_pb(&decl)))
     }
 
-    async fn list_types(&self, request: Request<pb::ListTypesRequest>) -> Result<Response<pb::ListTypesResponse>, Status> {
+    async fn list_types(
+        &self,
+        request: Request<pb::ListTypesRequest>,
+    ) -> Result<Response<pb::ListTypesResponse>, Status> {
         let (names, incarnation) = self.trader.list_types(request.into_inner().since_incarnation);
         Ok(Response::new(pb::ListTypesResponse { names, incarnation }))
     }
 
-    async fn mask_type(&self, request: Request<pb::MaskTypeRequest>) -> Result<Response<pb::MaskTypeResponse>, Status> {
+    async fn mask_type(
+        &self,
+        request: Request<pb::MaskTypeRequest>,
+    ) -> Result<Response<pb::MaskTypeResponse>, Status> {
         let req = request.into_inner();
-        let incarnation = self.trader.set_type_masked(required("name", &req.name)?, true).await.map_err(to_status)?;
+        let incarnation =
+            self.trader.set_type_masked(required("name", &req.name)?, true).await.map_err(to_status)?;
         Ok(Response::new(pb::MaskTypeResponse { incarnation }))
     }
 
-    async fn unmask_type(&self, request: Request<pb::MaskTypeRequest>) -> Result<Response<pb::MaskTypeResponse>, Status> {
+    async fn unmask_type(
+        &self,
+        request: Request<pb::MaskTypeRequest>,
+    ) -> Result<Response<pb::MaskTypeResponse>, Status> {
         let req = request.into_inner();
-        let incarnation = self.trader.set_type_masked(required("name", &req.name)?, false).await.map_err(to_status)?;
+        let incarnation =
+            self.trader.set_type_masked(required("name", &req.name)?, false).await.map_err(to_status)?;
         Ok(Response::new(pb::MaskTypeResponse { incarnation }))
     }
 }
@@ -284,7 +324,10 @@ const MAX_LIST_PAGE: usize = 1000;
 
 #[tonic::async_trait]
 impl pb::admin_server::Admin for TraderService {
-    async fn get_policies(&self, _: Request<pb::GetPoliciesRequest>) -> Result<Response<pb::PolicySettings>, Status> {
+    async fn get_policies(
+        &self,
+        _: Request<pb::GetPoliciesRequest>,
+    ) -> Result<Response<pb::PolicySettings>, Status> {
         Ok(Response::new(settings_to_pb(&self.trader.settings())))
     }
 

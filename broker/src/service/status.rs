@@ -18,9 +18,11 @@ pub const ERROR_DOMAIN: &str = "bourse.v1";
 pub fn to_status(err: TraderError) -> Status {
     use TraderError as E;
     let code = match &err {
-        E::UnknownType(_) | E::UnknownOffer(_) | E::NoMatchingOffers | E::UnknownPage | E::UnknownReservation(_) => {
-            Code::NotFound
-        }
+        E::UnknownType(_)
+        | E::UnknownOffer(_)
+        | E::NoMatchingOffers
+        | E::UnknownPage
+        | E::UnknownReservation(_) => Code::NotFound,
         E::NoRoom { .. } => Code::ResourceExhausted,
         E::TypeExists(_) => Code::AlreadyExists,
         E::HasSubtypes { .. }

@@ -106,12 +106,22 @@ impl Harness {
             mdns: None,
         };
         let broker = bourse_broker::start(&config).await.expect("broker");
-        let channel = Channel::from_shared(format!("http://{}", broker.addr)).expect("uri").connect().await.expect("connect");
+        let channel = Channel::from_shared(format!("http://{}", broker.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
         Harness { broker, channel }
     }
 
     /// Exports a MediaServer whose connections and load are dynamic.
-    pub async fn export(&self, host: &str, max_connections: u64, evaluator: SocketAddr, max_age_ms: u64) -> String {
+    pub async fn export(
+        &self,
+        host: &str,
+        max_connections: u64,
+        evaluator: SocketAddr,
+        max_age_ms: u64,
+    ) -> String {
         let dynamic = |value_type: pb::ValueType| pb::DynamicProp {
             evaluator: format!("http://{evaluator}"),
             extra_info: None,
@@ -142,7 +152,12 @@ impl Harness {
             .id
     }
 
-    pub async fn query(&self, constraint: &str, preference: &str, policies: Vec<pb::Policy>) -> pb::QueryResponse {
+    pub async fn query(
+        &self,
+        constraint: &str,
+        preference: &str,
+        policies: Vec<pb::Policy>,
+    ) -> pb::QueryResponse {
         let mut lookup = pb::lookup_client::LookupClient::new(self.channel.clone());
         lookup
             .query(pb::QueryRequest {
@@ -183,4 +198,3 @@ pub fn hosts(reply: &pb::QueryResponse) -> Vec<String> {
 pub fn prop<'a>(offer: &'a pb::MatchedOffer, name: &str) -> Option<&'a pb::value::Kind> {
     offer.properties.iter().find(|p| p.name == name)?.value.as_ref()?.kind.as_ref()
 }
-
