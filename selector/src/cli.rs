@@ -59,6 +59,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "BOURSE_NO_MDNS", help_heading = GLOBAL)]
     pub no_mdns: bool,
 
+    /// With several brokers on the network, take only the one whose mDNS
+    /// announcement has this id
+    #[arg(long, global = true, env = "BOURSE_BROKER_ID", value_name = "ID", help_heading = GLOBAL)]
+    pub broker_id: Option<String>,
+
     /// UDP port for mDNS; all sides must agree (for tests)
     #[arg(long, global = true, env = "BOURSE_MDNS_PORT", hide = true)]
     pub mdns_port: Option<u16>,

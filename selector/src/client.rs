@@ -40,6 +40,7 @@ pub async fn resolve_broker(global: &GlobalArgs) -> Result<String, CliError> {
     let options = Discover {
         mdns_port: global.mdns_port.unwrap_or(discovery::MDNS_PORT),
         timeout: discovery::DEFAULT_TIMEOUT,
+        id: global.broker_id.clone(),
         ..Discover::default()
     };
     match discovery::discover(&options).await {
@@ -47,10 +48,14 @@ pub async fn resolve_broker(global: &GlobalArgs) -> Result<String, CliError> {
             tracing::info!(broker = %found.endpoint, id = %found.id, name = %found.fullname, "found the broker by mDNS");
             Ok(found.endpoint)
         }
-        Err(err @ discovery::DiscoveryError::NothingAnswered(_)) => Err(CliError::NoBroker(format!(
-            "{err}; give its address with --broker ADDR or BOURSE_BROKER \
-             (or --no-mdns for {DEFAULT_BROKER})"
-        ))),
+        Err(err @ discovery::DiscoveryError::NothingAnswered(_)) => {
+            let with_id =
+                global.broker_id.as_ref().map(|id| format!(" (none with id '{id}')")).unwrap_or_default();
+            Err(CliError::NoBroker(format!(
+                "{err}{with_id}; give its address with --broker ADDR or BOURSE_BROKER \
+                 (or --no-mdns for {DEFAULT_BROKER})"
+            )))
+        }
         Err(err) => Err(CliError::NoBroker(format!(
             "cannot look for the broker: {err}; give its address with --broker ADDR or BOURSE_BROKER"
         ))),

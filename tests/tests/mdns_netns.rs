@@ -257,6 +257,23 @@ async fn agent_and_bourse_find_the_broker_on_another_host() -> Result<()> {
     let text = offers[0].to_string();
     assert!(text.contains(&offer) && text.contains("studio-b") && text.contains("0.25"), "{reply}");
 
+    // With several brokers on a network, --broker-id holds `bourse` to one.
+    let out = hosts
+        .command(&hosts.b, &path(&bourse_bin))
+        .args(["--broker-id", broker_id, "--json", "types", "list"])
+        .output()
+        .await?;
+    ensure!(out.status.success(), "bourse --broker-id {broker_id}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("MediaServer"));
+    let out = hosts
+        .command(&hosts.b, &path(&bourse_bin))
+        .args(["--broker-id", "nope", "types", "list"])
+        .output()
+        .await?;
+    assert_eq!(out.status.code(), Some(3), "exit status for no broker with that id");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("(none with id 'nope')"), "{err}");
+
     // The broker stops: its goodbye reaches the other stack at once (the
     // record's TTL is two minutes, so this is not expiry).
     stop(&mut broker).await?;
