@@ -3,7 +3,9 @@
 //! has forgotten it (NOT_FOUND: restart or lapsed lease), push catalog
 //! changes with Modify, withdraw while the media server is down and when
 //! the agent stops. While the broker is unreachable, calls are retried with
-//! capped, jittered exponential backoff.
+//! capped, jittered exponential backoff; a broker that was found by mDNS
+//! is looked for again once it has been unreachable for a lease, so that
+//! the agent follows a broker that comes back at another address.
 //!
 //! One loop owns the offer; everything that makes it act is a [`Wake`].
 
@@ -89,6 +91,16 @@ pub struct Exporter {
     pub events: mpsc::UnboundedSender<AgentEvent>,
     /// Longest time the final Withdraw may take.
     pub withdraw_grace: Duration,
+    /// Set when the broker was found by mDNS: how to look for it again.
+    pub rediscover: Option<Rediscover>,
+}
+
+/// How an exporter whose broker was found by mDNS looks for it again.
+#[derive(Debug, Clone)]
+pub struct Rediscover {
+    pub options: bourse_proto::discovery::Discover,
+    /// The endpoint in use.
+    pub endpoint: String,
 }
 
 /// The lease the broker granted, kept within sane bounds whatever it says
@@ -111,6 +123,8 @@ impl Exporter {
         let mut retry_at: Option<Instant> = Some(Instant::now());
         let mut health_open = true;
         let mut catalog_open = true;
+        // Since when every call to the broker has failed as unreachable.
+        let mut unreachable_since: Option<Instant> = None;
         loop {
             let up = *self.media_up.borrow();
             let due = match (&offer, retry_at) {
@@ -190,6 +204,7 @@ impl Exporter {
             match result {
                 Ok(kept) => {
                     backoff.reset();
+                    unreachable_since = None;
                     offer = kept;
                     if offer.is_none() {
                         // Forgotten by the broker: export again right away.
@@ -197,6 +212,24 @@ impl Exporter {
                     }
                 }
                 Err((status, kept)) => {
+                    if status.code() == Code::Unavailable {
+                        let since = *unreachable_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= self.spec.lease
+                            && let Some(endpoint) = self.look_again(&stop).await
+                        {
+                            if let Some(old) = &kept {
+                                self.forget(old, "broker moved");
+                            }
+                            self.move_to(endpoint);
+                            offer = None;
+                            unreachable_since = None;
+                            backoff.reset();
+                            retry_at = Some(Instant::now());
+                            continue;
+                        }
+                    } else {
+                        unreachable_since = None;
+                    }
                     let delay = backoff.next_delay();
                     tracing::warn!(code = ?status.code(), message = status.message(), retry_in = ?delay, "broker call failed");
                     offer = kept;
@@ -284,6 +317,43 @@ impl Exporter {
             }
         }
         self.forget(current, reason);
+    }
+
+    /// Browses mDNS once (a few seconds at most); returns the endpoint of a
+    /// broker that answers at another address than the one in use.
+    async fn look_again(&self, stop: &CancellationToken) -> Option<String> {
+        let rediscover = self.rediscover.as_ref()?;
+        let result = tokio::select! {
+            _ = stop.cancelled() => return None,
+            result = bourse_proto::discovery::discover(&rediscover.options) => result,
+        };
+        match result {
+            Ok(found) if found.endpoint != rediscover.endpoint => {
+                tracing::info!(from = %rediscover.endpoint, to = %found.endpoint, id = %found.id, "the broker answers on mDNS at another address");
+                let _ = self
+                    .events
+                    .send(AgentEvent::BrokerFound { endpoint: found.endpoint.clone(), id: found.id });
+                Some(found.endpoint)
+            }
+            Ok(_) => None,
+            Err(err) => {
+                tracing::debug!(error = %err, "looked for the broker again by mDNS");
+                None
+            }
+        }
+    }
+
+    /// Talks to the broker at `endpoint` from now on.
+    fn move_to(&mut self, endpoint: String) {
+        match register_client(&endpoint, self.spec.lease) {
+            Ok(client) => {
+                self.client = client;
+                if let Some(rediscover) = &mut self.rediscover {
+                    rediscover.endpoint = endpoint;
+                }
+            }
+            Err(err) => tracing::error!(%endpoint, error = %err, "the broker found by mDNS is unusable"),
+        }
     }
 
     fn forget(&mut self, current: &Exported, reason: &'static str) {

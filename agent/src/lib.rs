@@ -188,6 +188,7 @@ pub async fn start(config: Config) -> Result<RunningAgent, StartError> {
         current: current_tx,
         events: events_tx,
         withdraw_grace: WITHDRAW_GRACE,
+        rediscover: None,
     };
     let lease = config.lease;
     let exporter = match config.broker.clone() {
@@ -201,10 +202,12 @@ pub async fn start(config: Config) -> Result<RunningAgent, StartError> {
             tokio::spawn(async move {
                 let options =
                     bourse_proto::discovery::Discover { mdns_port, id: broker_id, ..Default::default() };
-                let Some(found) = find_broker(options, &stop).await else { return };
+                let Some(found) = find_broker(options.clone(), &stop).await else { return };
                 match exporter::register_client(&found.endpoint, lease) {
                     Ok(client) => {
-                        let exporter = make_exporter(client);
+                        let mut exporter = make_exporter(client);
+                        exporter.rediscover =
+                            Some(exporter::Rediscover { options, endpoint: found.endpoint.clone() });
                         let _ = exporter
                             .events
                             .send(AgentEvent::BrokerFound { endpoint: found.endpoint, id: found.id });

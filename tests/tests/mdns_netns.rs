@@ -9,7 +9,9 @@
 //! - python-zeroconf, an mDNS stack that is not Bourse's, sees the
 //!   announcement with the gRPC port and the TXT keys, and sees it
 //!   withdrawn (goodbye) as soon as the broker stops;
-//! - after that, `bourse` says that no broker answered.
+//! - after that, `bourse` says that no broker answered;
+//! - a broker started at another address is found again by the agent,
+//!   which exports its offer there.
 //!
 //! Nothing leaves the machine: the namespaces have only their loopback and
 //! the veth pair between them.
@@ -231,7 +233,6 @@ async fn agent_and_bourse_find_the_broker_on_another_host() -> Result<()> {
     let (broker_id, endpoint) = found.split_once(" at ").context("found broker ID at ENDPOINT")?;
     assert_eq!(endpoint, format!("http://{ADDR_A}:{BROKER_PORT}"), "the agent's broker");
     let offer = line_starting(&mut agent_out, "exported offer ", "the agent").await?;
-    tokio::spawn(async move { while let Ok(Some(_)) = agent_out.next_line().await {} });
 
     // python-zeroconf sees the announcement: the gRPC port and the TXT keys.
     let added = zeroconf_event(&mut zc_out, "added", Duration::from_secs(15)).await?;
@@ -289,8 +290,38 @@ async fn agent_and_bourse_find_the_broker_on_another_host() -> Result<()> {
         "{err}"
     );
 
-    // The agent withdraws cleanly even with its broker gone.
+    // A broker comes back at another address: the agent, unable to reach
+    // the old one for a lease, looks again and exports there.
+    let mut broker2 = hosts
+        .command(&hosts.a, &path(&broker_bin))
+        .args(["--listen", &format!("0.0.0.0:{}", BROKER_PORT + 10), "--in-memory"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting the second broker in namespace A")?;
+    let mut broker2_out = BufReader::new(broker2.stdout.take().context("broker stdout")?).lines();
+    line_starting(&mut broker2_out, "listening on ", "the second broker").await?;
+    let found = line_starting(&mut agent_out, "found broker ", "the agent").await?;
+    let (broker2_id, endpoint) = found.split_once(" at ").context("found broker ID at ENDPOINT")?;
+    assert_eq!(endpoint, format!("http://{ADDR_A}:{}", BROKER_PORT + 10), "the agent's new broker");
+    assert_ne!(broker2_id, broker_id, "a broker in memory has a new id each run");
+    let offer2 = line_starting(&mut agent_out, "exported offer ", "the agent").await?;
+    let out = hosts
+        .command(&hosts.b, &path(&bourse_bin))
+        .args(["--broker-id", broker2_id, "--json", "query", "MediaServer", "", "--props", "host"])
+        .output()
+        .await?;
+    ensure!(out.status.success(), "query the second broker: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&offer2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    tokio::spawn(async move { while let Ok(Some(_)) = agent_out.next_line().await {} });
+
+    // The agent withdraws cleanly.
     stop(&mut agent).await?;
+    stop(&mut broker2).await?;
     if let Some(mut stdin) = zeroconf.stdin.take() {
         stdin.shutdown().await?;
     }
