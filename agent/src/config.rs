@@ -224,7 +224,7 @@ pub struct Config {
     pub simulate: Simulate,
 }
 
-pub const DEFAULT_BROKER: &str = "127.0.0.1:7300";
+pub const DEFAULT_BROKER: &str = bourse_proto::DEFAULT_BROKER_ADDRESS;
 pub const DEFAULT_LEASE_SECONDS: u64 = 10;
 pub const DEFAULT_INTERVAL_MS: u64 = 2000;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:0";

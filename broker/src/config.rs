@@ -80,7 +80,7 @@ pub struct Mdns {
     pub port: u16,
 }
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:7300";
+pub const DEFAULT_LISTEN: &str = bourse_proto::DEFAULT_BROKER_ADDRESS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -58,26 +58,16 @@ impl RunningBroker {
 
     /// Sends the mDNS goodbye (browsers forget the broker at once) and
     /// stops answering; the gRPC server keeps serving.
-    pub async fn withdraw_advertisement(&mut self) {
+    async fn withdraw_advertisement(&mut self) {
         if let Some(ad) = self.advertisement.take() {
             ad.withdraw(Duration::from_secs(1)).await;
             tracing::info!("mDNS announcement withdrawn");
         }
     }
 
-    /// The DNS-SD name announced, when the broker is announced.
-    pub fn advertised_name(&self) -> Option<&str> {
-        self.advertisement.as_ref().map(Advertisement::fullname)
-    }
-
     /// Requests a stop without waiting.
     pub fn stop_token(&self) -> CancellationToken {
         self.stop.clone()
-    }
-
-    /// Waits until the server ends (after a stop).
-    pub async fn wait(self) -> Result<(), server::ServeError> {
-        self.task.await.unwrap_or(Ok(()))
     }
 }
 

@@ -36,10 +36,6 @@ pub const MDNS_PORT: u16 = 5353;
 /// How long a command-line client waits for an answer by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Environment variable that moves every Bourse program's mDNS traffic to
-/// another UDP port (for tests; all sides must agree).
-pub const PORT_ENV: &str = "BOURSE_MDNS_PORT";
-
 /// Something went wrong with mDNS itself (not "nobody answered").
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
@@ -52,19 +48,6 @@ pub enum DiscoveryError {
         .0.as_secs_f64()
     )]
     NothingAnswered(Duration),
-    #[error("{}: '{value}' is not a valid mDNS port", PORT_ENV)]
-    BadPort { value: String },
-}
-
-/// The mDNS port from [`PORT_ENV`], or [`MDNS_PORT`].
-pub fn port_from_env() -> Result<u16, DiscoveryError> {
-    match std::env::var(PORT_ENV) {
-        Ok(value) if !value.trim().is_empty() => match value.trim().parse::<u16>() {
-            Ok(port) if port != 0 => Ok(port),
-            _ => Err(DiscoveryError::BadPort { value }),
-        },
-        _ => Ok(MDNS_PORT),
-    }
 }
 
 /// Which interfaces a browser listens and asks on.

@@ -16,6 +16,10 @@ pub use v1::*;
 
 pub mod typefile;
 
+/// Where a broker listens, and where its clients look for it, when nothing
+/// else is said (and, for clients, mDNS discovery is off).
+pub const DEFAULT_BROKER_ADDRESS: &str = "127.0.0.1:7300";
+
 #[cfg(feature = "discovery")]
 pub mod discovery;
 

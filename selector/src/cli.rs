@@ -14,7 +14,7 @@ const GLOBAL: &str = "Global options";
 
 /// The broker address used when neither `--broker` nor `BOURSE_BROKER` is
 /// set and mDNS discovery is switched off.
-pub const DEFAULT_BROKER: &str = "127.0.0.1:7300";
+pub const DEFAULT_BROKER: &str = bourse_proto::DEFAULT_BROKER_ADDRESS;
 
 const AFTER_HELP: &str = "\
 Output:
