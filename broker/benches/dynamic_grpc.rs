@@ -78,7 +78,7 @@ fn media_props(host: &str, load: pb::property::Content) -> Vec<pb::Property> {
 struct Setup {
     broker: bourse_broker::RunningBroker,
     channel: Channel,
-    first_evaluator: SocketAddr,
+    evaluators: Vec<SocketAddr>,
 }
 
 async fn setup() -> Setup {
@@ -100,12 +100,12 @@ async fn setup() -> Setup {
     let mut register = pb::register_client::RegisterClient::new(channel.clone());
     // Two types of offers: "dyn-*" with load evaluated by callback,
     // "static-*" with the same load as a plain value.
-    let mut first_evaluator = None;
+    let mut evaluators = Vec::with_capacity(N_EVALUATORS);
     for i in 0..N_EVALUATORS {
         #[allow(clippy::cast_precision_loss)]
         let load = i as f64 / N_EVALUATORS as f64;
         let addr = serve_evaluator(load).await;
-        first_evaluator.get_or_insert(addr);
+        evaluators.push(addr);
         let dynamic = pb::property::Content::Dynamic(pb::DynamicProp {
             evaluator: format!("http://{addr}"),
             extra_info: None,
@@ -128,7 +128,7 @@ async fn setup() -> Setup {
                 .expect("export");
         }
     }
-    Setup { broker, channel, first_evaluator: first_evaluator.expect("evaluators") }
+    Setup { broker, channel, evaluators }
 }
 
 fn query(prefix: &str, staleness_ms: Option<u64>) -> pb::QueryRequest {
@@ -172,12 +172,16 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let setup = setup().await;
-        let evaluator_channel = Channel::from_shared(format!("http://{}", setup.first_evaluator))
-            .expect("uri")
-            .tcp_nodelay(true)
-            .connect()
-            .await
-            .expect("connect");
+        let mut evaluator_clients = Vec::with_capacity(N_EVALUATORS);
+        for addr in &setup.evaluators {
+            let channel = Channel::from_shared(format!("http://{addr}"))
+                .expect("uri")
+                .tcp_nodelay(true)
+                .connect()
+                .await
+                .expect("connect");
+            evaluator_clients.push(pb::dynamic_prop_eval_client::DynamicPropEvalClient::new(channel));
+        }
         let round_trip_request = pb::EvalRequest {
             items: vec![pb::EvalItem {
                 offer_id: "x".into(),
@@ -187,7 +191,7 @@ fn main() {
             }],
         };
         let lookup = pb::lookup_client::LookupClient::new(setup.channel.clone());
-        let evaluator = pb::dynamic_prop_eval_client::DynamicPropEvalClient::new(evaluator_channel);
+        let evaluator = evaluator_clients[0].clone();
 
         // Warm up connections and the cache.
         for _ in 0..(runs / 10).max(5) {
@@ -202,6 +206,22 @@ fn main() {
             let (mut e, r) = (evaluator.clone(), round_trip_request.clone());
             async move {
                 e.eval(r).await.expect("eval");
+            }
+        })
+        .await;
+        // The floor under the uncached query: the client itself makes the
+        // same 100 calls at once, the way the broker does, without a broker.
+        let bare_fan_out = percentiles(runs, || {
+            let (clients, r) = (evaluator_clients.clone(), round_trip_request.clone());
+            async move {
+                let mut calls = tokio::task::JoinSet::new();
+                for mut client in clients {
+                    let r = r.clone();
+                    calls.spawn(async move { client.eval(r).await.map(drop) });
+                }
+                while let Some(joined) = calls.join_next().await {
+                    joined.expect("join").expect("eval");
+                }
             }
         })
         .await;
@@ -232,6 +252,13 @@ fn main() {
         println!(
             "{:<46} {:>10.1} {:>10.1} {:>8}",
             "one evaluator round trip", round_trip.0, round_trip.1, "1.00"
+        );
+        println!(
+            "{:<46} {:>10.1} {:>10.1} {:>8.2}",
+            "100 bare calls at once, no broker (vs round trip)",
+            bare_fan_out.0,
+            bare_fan_out.1,
+            bare_fan_out.0 / round_trip.0
         );
         println!(
             "{:<46} {:>10.1} {:>10.1} {:>8.2}",
