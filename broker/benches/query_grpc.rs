@@ -249,6 +249,7 @@ fn query_args(request: &pb::QueryRequest) -> QueryArgs {
         policies: convert::policies_from_pb(request.policies.clone()).expect("policies"),
         desired: convert::desired_from_pb(request.desired.clone()).expect("desired"),
         how_many: request.how_many,
+        offer_ids: Vec::new(),
     }
 }
 

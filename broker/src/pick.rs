@@ -301,7 +301,13 @@ impl Trader {
         }
         .max(1);
         let give_up_ms = self.clock.now_ms().saturating_add(settings.pick_wait_ms);
-        let key = format!("{}\n{}", args.query.type_name, args.query.constraint);
+        // Picks wait in line behind those that asked for the same servers.
+        let key = format!(
+            "{}\n{}\n{}",
+            args.query.type_name,
+            args.query.constraint,
+            args.query.offer_ids.join("\n")
+        );
         let mut place: Option<Place<'_>> = None;
         loop {
             let ordered = self

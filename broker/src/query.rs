@@ -63,6 +63,9 @@ pub struct QueryArgs {
     pub desired: DesiredSpec,
     /// Offers in the reply; 0 for the broker's default page size.
     pub how_many: u32,
+    /// When not empty, only these offers are candidates (Pick of a server
+    /// chosen from a query); ids of offers that no longer exist are passed over.
+    pub offer_ids: Vec<String>,
 }
 
 /// An offer in a result, with the desired properties' values.
@@ -374,8 +377,16 @@ impl Trader {
             } else {
                 state.types.conforming(&full.name).iter().map(|t| t.id).collect()
             };
-            let found =
-                self.search(&state.offers, &full, &type_ids, &constraint, &effective, now, &mut limits);
+            let found = self.search(
+                &state.offers,
+                &full,
+                &type_ids,
+                &args.offer_ids,
+                &constraint,
+                &effective,
+                now,
+                &mut limits,
+            );
             (constraint, preference, found)
         };
         let searched = found.searched;
@@ -474,12 +485,20 @@ impl Trader {
         store: &OfferStore,
         full: &FullType,
         type_ids: &[TypeId],
+        offer_ids: &[String],
         constraint: &Compiled,
         effective: &Effective,
         now: u64,
         limits: &mut Vec<LimitApplied>,
     ) -> Found {
         let mut candidates = type_candidates(store, type_ids);
+        if !offer_ids.is_empty() {
+            let mut named: Vec<u64> =
+                offer_ids.iter().filter_map(|id| store.get(id)).map(|o| o.seq).collect();
+            named.sort_unstable();
+            named.dedup();
+            candidates = Cow::Owned(intersect_sorted(&named, &candidates));
+        }
         let mut lists: Vec<Cow<'_, [u64]>> = Vec::new();
         let mut limit = candidates.len();
         for conjunct in tcl::conjuncts(&constraint.expr) {

@@ -472,3 +472,53 @@ async fn watch_streams_updates_and_ends_with_the_client() {
     .await;
     assert!(ended.is_ok(), "the stream ends when the broker shuts down");
 }
+
+#[tokio::test]
+async fn offer_ids_pick_the_server_chosen_from_a_query() {
+    let h = Harness::start_counting_at_once().await;
+    let evaluator = TestEvaluator::default();
+    // Three media servers on one host: only the offer id tells them apart.
+    let busy = server(&h, &evaluator, "shared", 10, 5, 0).await;
+    let full = server(&h, &evaluator, "shared", 1, 1, 0).await;
+    let idle = server(&h, &evaluator, "shared", 100, 0, 0).await;
+    let mut lookup = pb::lookup_client::LookupClient::new(h.channel.clone());
+    let pick = |constraint: &str, offer_ids: Vec<String>| pb::PickRequest {
+        r#type: "MediaServer".into(),
+        constraint: constraint.into(),
+        client: "test".into(),
+        offer_ids,
+        ..Default::default()
+    };
+
+    let any = lookup.pick(pick("", vec![])).await.expect("room").into_inner();
+    assert_eq!(any.candidates, 2, "without ids, both servers with room are candidates");
+    h.release(&any.reservation_id).await.expect("release");
+    for _ in 0..3 {
+        // Not the one with the most room, but the one named.
+        let reply = lookup.pick(pick("", vec![busy.clone()])).await.expect("it has room").into_inner();
+        assert_eq!(reply.offer.expect("offer").id, busy);
+        assert_eq!(reply.candidates, 1);
+    }
+    let refused = lookup.pick(pick("", vec![full.clone()])).await.expect_err("the named offer is full");
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted, "{refused:?}");
+    // The constraint still applies to the named offers.
+    let excluded = lookup.pick(pick("host == 'other'", vec![idle.clone()])).await.expect_err("excluded");
+    assert_eq!(excluded.code(), tonic::Code::NotFound, "{excluded:?}");
+    // An offer that is gone is passed over; naming only such offers finds none.
+    let gone = lookup.pick(pick("", vec!["no-such-offer".into()])).await.expect_err("unknown id");
+    assert_eq!(gone.code(), tonic::Code::NotFound, "{gone:?}");
+    let either = lookup
+        .pick(pick("", vec!["no-such-offer".into(), idle.clone()]))
+        .await
+        .expect("one is left")
+        .into_inner();
+    assert_eq!(either.offer.expect("offer").id, idle);
+
+    let empty = lookup.pick(pick("", vec![idle.clone(), String::new()])).await.expect_err("empty id");
+    assert_eq!(empty.code(), tonic::Code::InvalidArgument);
+    assert!(empty.message().contains("offer_ids[1]"), "{}", empty.message());
+    let many = lookup.pick(pick("", vec![idle.clone(); 1001])).await.expect_err("too many ids");
+    assert_eq!(many.code(), tonic::Code::InvalidArgument);
+    assert!(many.message().contains("offer_ids"), "{}", many.message());
+    h.broker.shutdown().await.expect("shutdown");
+}

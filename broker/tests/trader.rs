@@ -80,6 +80,7 @@ fn args(constraint: &str, preference: &str) -> QueryArgs {
         policies: vec![],
         desired: DesiredSpec::Named(vec!["host".into()]),
         how_many: 0,
+        offer_ids: Vec::new(),
     }
 }
 
@@ -143,6 +144,7 @@ async fn cardinalities_and_pages() {
     }
     let q = QueryArgs {
         how_many: 3,
+        offer_ids: Vec::new(),
         policies: vec![("return_card".into(), Value::UInt(8)), ("match_card".into(), Value::UInt(9))],
         ..args("", "max load")
     };

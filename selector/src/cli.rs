@@ -362,6 +362,10 @@ pub struct PickArgs {
     #[arg(long, value_name = "NAME")]
     pub title: Option<String>,
 
+    /// Only this offer (repeatable): pick a server chosen from a query, by its offer id
+    #[arg(long = "offer", value_name = "OFFER_ID")]
+    pub offer_ids: Vec<String>,
+
     /// How long the reservation holds, in seconds (default: the broker's)
     #[arg(long = "reserve", value_name = "SECS", default_value_t = 0)]
     pub reserve: u64,

@@ -167,12 +167,6 @@ pub fn servers_constraint(client: &ClientConfig, title: &str) -> String {
     all_of([Some(format!("{} in titles", quote(title))), (!formats.is_empty()).then_some(formats)])
 }
 
-/// The Pick of phase 3: the chosen server (by host), still holding `title`
-/// and matching the client.
-pub fn pick_constraint(client: &ClientConfig, title: &str, host: &str) -> String {
-    format!("{} and host == {}", servers_constraint(client, title), quote(host))
-}
-
 /// How the broker ranks servers in phases 2 and 3.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -493,10 +487,6 @@ mod tests {
                 r"'Singin\' in the Rain' in titles and ('h264' in video_formats or 'vp9' in video_formats) ",
                 "and ('aac' in audio_formats) and ('rtsp' in protocols or 'hls' in protocols)"
             )
-        );
-        assert_eq!(
-            pick_constraint(&client(&[], &["opus"], &[]), "M", "o'brien"),
-            r"'M' in titles and ('opus' in audio_formats) and host == 'o\'brien'"
         );
     }
 

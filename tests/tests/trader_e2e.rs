@@ -198,3 +198,39 @@ async fn trader_end_to_end() -> Result<()> {
     assert_eq!(query_hosts(&broker, &[]).await?, ["beta", "delta"]);
     broker.stop().await
 }
+
+/// Two media servers on one host: `bourse pick --offer` picks the one named
+/// (the way the selector picks the server the user chose), not the one with
+/// the most room.
+#[tokio::test]
+async fn pick_takes_the_offer_named() -> Result<()> {
+    let data = TempDir::new("pick-offer")?;
+    let broker = BrokerProcess::start(data.path(), &[]).await?;
+    let small = export(&broker, "MediaServer", "twin", 5, "Casablanca", &["--prop", "connections=2"]).await?;
+    let large =
+        export(&broker, "MediaServer", "twin", 100, "Casablanca", &["--prop", "connections=0"]).await?;
+
+    async fn pick(broker: &BrokerProcess, offer: Option<&str>) -> Result<Json> {
+        let mut args = vec!["pick", "MediaServer", "--title", "Casablanca", "--reserve", "5"];
+        args.extend(offer.map(|o| ["--offer", o]).into_iter().flatten());
+        json(broker, &args).await
+    }
+    let any = pick(&broker, None).await?;
+    assert_eq!(any["candidates"], 2, "{any}");
+    let reservation = any["reservation"]["id"].as_str().context("a reservation id")?;
+    stdout_ok(&broker.bourse(&["release", reservation]).await?)?;
+    for _ in 0..3 {
+        let named = pick(&broker, Some(&small)).await?;
+        assert_eq!(named["offer"]["id"].as_str(), Some(small.as_str()), "{named}");
+        assert_eq!(named["candidates"], 1, "{named}");
+    }
+    // Two streams on it and three reservations: the small server is full,
+    // and naming it does not fall back to the other.
+    let full = broker.bourse(&["pick", "MediaServer", "--offer", &small]).await?;
+    assert!(!full.status.success(), "a full named offer is refused");
+    let stderr = String::from_utf8_lossy(&full.stderr);
+    assert!(stderr.contains("room"), "{stderr}");
+    let other = pick(&broker, Some(&large)).await?;
+    assert_eq!(other["offer"]["id"].as_str(), Some(large.as_str()), "{other}");
+    broker.stop().await
+}

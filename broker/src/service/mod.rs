@@ -44,8 +44,12 @@ fn query_args(req: pb::QueryRequest) -> Result<QueryArgs, Status> {
         policies: policies_from_pb(req.policies).map_err(to_status)?,
         desired: desired_from_pb(req.desired).map_err(to_status)?,
         how_many: req.how_many,
+        offer_ids: Vec::new(),
     })
 }
+
+/// Most offer ids a Pick may name.
+const MAX_PICK_OFFER_IDS: usize = 1000;
 
 fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, Status> {
     if value.is_empty() {
@@ -78,7 +82,16 @@ impl pb::lookup_server::Lookup for TraderService {
     async fn pick(&self, request: Request<pb::PickRequest>) -> Result<Response<pb::PickResponse>, Status> {
         let peer = request.remote_addr();
         let req = request.into_inner();
-        let query = query_args(pb::QueryRequest {
+        if req.offer_ids.len() > MAX_PICK_OFFER_IDS {
+            return Err(Status::invalid_argument(format!(
+                "offer_ids: {} ids given, at most {MAX_PICK_OFFER_IDS} allowed",
+                req.offer_ids.len()
+            )));
+        }
+        if let Some(at) = req.offer_ids.iter().position(String::is_empty) {
+            return Err(Status::invalid_argument(format!("offer_ids[{at}] must not be empty")));
+        }
+        let mut query = query_args(pb::QueryRequest {
             r#type: req.r#type,
             constraint: req.constraint,
             preference: req.preference,
@@ -86,6 +99,7 @@ impl pb::lookup_server::Lookup for TraderService {
             desired: req.desired,
             how_many: 1,
         })?;
+        query.offer_ids = req.offer_ids;
         let client = if req.client.is_empty() {
             peer.map_or_else(|| "unknown".to_string(), |addr| addr.ip().to_string())
         } else {

@@ -57,6 +57,7 @@ pub fn pick_request(args: &PickArgs) -> PickRequest {
         desired: query.desired,
         client: args.client.clone(),
         reservation_seconds: args.reserve,
+        offer_ids: args.offer_ids.clone(),
     }
 }
 
@@ -263,6 +264,7 @@ mod tests {
             preference: String::new(),
             props,
             title: title.map(String::from),
+            offer_ids: vec![],
             reserve: 30,
             client: "me".into(),
             policies: vec![],

@@ -122,8 +122,8 @@ impl Runtime {
             Effect::Watch { request, query, interval_ms } => {
                 tokio::spawn(watch(broker, tx, clock, request, query, interval_ms))
             }
-            Effect::Pick { request, query, client, reserve_seconds } => tokio::spawn(async move {
-                let msg = match pick(&broker, &query, client, reserve_seconds).await {
+            Effect::Pick { request, query, offer_id, client, reserve_seconds } => tokio::spawn(async move {
+                let msg = match pick(&broker, &query, offer_id, client, reserve_seconds).await {
                     Ok(picked) => Msg::Picked { request, picked },
                     Err(error) => Msg::Failed { request, failure: failure_of(error) },
                 };
@@ -195,6 +195,7 @@ async fn watch(
 async fn pick(
     broker: &Broker,
     query: &QuerySpec,
+    offer_id: String,
     client: String,
     reserve_seconds: u64,
 ) -> Result<Picked, CliError> {
@@ -207,6 +208,7 @@ async fn pick(
         desired: request.desired,
         client,
         reservation_seconds: reserve_seconds,
+        offer_ids: vec![offer_id],
     };
     let reply =
         broker.lookup().pick(broker.request(pick_request)).await.map_err(|s| broker.error(s))?.into_inner();

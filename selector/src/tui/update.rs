@@ -10,8 +10,7 @@ use super::model::{
     RequestId, Series,
 };
 use crate::media::{
-    SERVER_PROPERTIES, Server, TITLE_PROPERTIES, Title, pick_constraint, servers_constraint,
-    titles_constraint,
+    SERVER_PROPERTIES, Server, TITLE_PROPERTIES, Title, servers_constraint, titles_constraint,
 };
 
 /// Everything that makes the session change: the one closed list of
@@ -85,8 +84,9 @@ pub enum Effect {
     LoadServers { request: RequestId, query: QuerySpec },
     /// Start a Watch: a [`Msg::WatchUpdate`] per update.
     Watch { request: RequestId, query: QuerySpec, interval_ms: u32 },
-    /// Pick: [`Msg::Picked`].
-    Pick { request: RequestId, query: QuerySpec, client: String, reserve_seconds: u64 },
+    /// Pick the offer `offer_id` (if it still matches `query` and has
+    /// room): [`Msg::Picked`].
+    Pick { request: RequestId, query: QuerySpec, offer_id: String, client: String, reserve_seconds: u64 },
     /// Stop whatever runs in the slot.
     Cancel(Slot),
 }
@@ -495,9 +495,9 @@ fn pick(model: &mut Model) -> Vec<Effect> {
     let (Some(title), Some(series)) = (model.title.clone(), model.selected_series()) else {
         return Vec::new();
     };
-    let host = series.server.host.clone();
+    let (host, offer_id) = (series.server.host.clone(), series.server.offer_id.clone());
     let query = QuerySpec {
-        constraint: pick_constraint(&model.client, &title, &host),
+        constraint: servers_constraint(&model.client, &title),
         preference: model.order.preference().to_string(),
         desired: vec!["host".to_string(), "movies".to_string()],
         title: Some(title),
@@ -509,6 +509,7 @@ fn pick(model: &mut Model) -> Vec<Effect> {
     vec![Effect::Pick {
         request,
         query,
+        offer_id,
         client: model.settings.client_name.clone(),
         reserve_seconds: model.settings.reserve_seconds,
     }]
@@ -753,8 +754,11 @@ mod tests {
         let (mut m, _) = in_charts();
         update(&mut m, key(KeyCode::Down));
         let effects = update(&mut m, key(KeyCode::Enter));
-        let [Effect::Pick { query, request, .. }] = effects.as_slice() else { panic!("{effects:?}") };
-        assert!(query.constraint.ends_with("and host == 'b'"), "{}", query.constraint);
+        let [Effect::Pick { query, request, offer_id, .. }] = effects.as_slice() else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(offer_id, "id-b", "the server under the cursor, by its offer");
+        assert!(query.constraint.starts_with("'Casablanca' in titles"), "{}", query.constraint);
         assert!(update(&mut m, key(KeyCode::Enter)).is_empty(), "one pick at a time");
         let picked = Picked {
             title: "Casablanca".into(),
