@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use bourse_broker::config::Config;
 use bourse_broker::policy::Settings;
 use bourse_proto as pb;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status};
 
@@ -214,13 +215,15 @@ fn main() {
         let bare_fan_out = percentiles(runs, || {
             let (clients, r) = (evaluator_clients.clone(), round_trip_request.clone());
             async move {
-                let mut calls = tokio::task::JoinSet::new();
-                for mut client in clients {
-                    let r = r.clone();
-                    calls.spawn(async move { client.eval(r).await.map(drop) });
-                }
-                while let Some(joined) = calls.join_next().await {
-                    joined.expect("join").expect("eval");
+                let mut calls: FuturesUnordered<_> = clients
+                    .into_iter()
+                    .map(|mut client| {
+                        let r = r.clone();
+                        async move { client.eval(r).await.map(drop) }
+                    })
+                    .collect();
+                while let Some(reply) = calls.next().await {
+                    reply.expect("eval");
                 }
             }
         })

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use bourse_proto as pb;
 use dashmap::DashMap;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Semaphore;
 use tonic::transport::{Channel, Endpoint};
 
@@ -209,10 +210,13 @@ impl Evaluators {
             return results;
         }
 
-        let mut calls = tokio::task::JoinSet::new();
-        // Evaluator of each call still out, to back off those that are late.
-        let mut outstanding: HashMap<tokio::task::Id, String> = HashMap::new();
-        for (_, batch) in batches {
+        // The calls run inside this task rather than as tasks of their own:
+        // each is an encode, a hand-over to its connection and a decode, so
+        // a task per call would cost more than it overlaps.
+        let mut calls = FuturesUnordered::new();
+        // Evaluators of the calls still out, to back off those that are late.
+        let mut outstanding: HashMap<usize, String> = HashMap::new();
+        for (index, (_, batch)) in batches.into_iter().enumerate() {
             if self.backed_off(&batch.evaluator, now) {
                 stats.bump(counters::BACKOFF_SKIPS, 1);
                 continue;
@@ -228,12 +232,12 @@ impl Evaluators {
             };
             stats.bump(counters::CALLS, 1);
             stats.bump(counters::ITEMS, batch.items.len() as u64);
-            let in_flight = self.in_flight.clone();
-            let evaluator = batch.evaluator.clone();
-            let handle = calls.spawn(async move {
+            outstanding.insert(index, batch.evaluator.clone());
+            let in_flight = &self.in_flight;
+            calls.push(async move {
                 let reply = async {
                     let _permit =
-                        in_flight.acquire_owned().await.map_err(|_| tonic::Status::cancelled("closing"))?;
+                        in_flight.acquire().await.map_err(|_| tonic::Status::cancelled("closing"))?;
                     let mut client = pb::dynamic_prop_eval_client::DynamicPropEvalClient::new(channel);
                     let mut request = tonic::Request::new(pb::EvalRequest { items: batch.items.clone() });
                     // Tell the evaluator how long we wait, so it can give up too.
@@ -241,19 +245,17 @@ impl Evaluators {
                     client.eval(request).await
                 }
                 .await;
-                (batch, reply)
+                (index, batch, reply)
             });
-            outstanding.insert(handle.id(), evaluator);
         }
 
         let sleep = tokio::time::sleep(deadline);
         tokio::pin!(sleep);
         loop {
             tokio::select! {
-                joined = calls.join_next_with_id() => {
-                    let Some(joined) = joined else { break };
-                    let Ok((id, (batch, reply))) = joined else { continue };
-                    outstanding.remove(&id);
+                joined = calls.next() => {
+                    let Some((index, batch, reply)) = joined else { break };
+                    outstanding.remove(&index);
                     let now = clock.now_ms();
                     match reply {
                         Ok(reply) => {
@@ -273,7 +275,7 @@ impl Evaluators {
                     // Whatever is still out missed the deadline: drop those
                     // calls (the evaluator sees them cancelled) and back off
                     // their evaluators so that the next queries do not wait.
-                    calls.abort_all();
+                    drop(calls);
                     let now = clock.now_ms();
                     stats.bump(counters::TIMEOUTS, outstanding.len() as u64);
                     for evaluator in outstanding.values() {
