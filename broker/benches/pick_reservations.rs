@@ -40,7 +40,8 @@ fn pick_args(reservation_seconds: u64) -> PickArgs {
 
 fn main() {
     let quick = std::env::var_os("BOURSE_BENCH_QUICK").is_some() || std::env::args().any(|a| a == "--test");
-    let (rows, timed): (&[usize], usize) = if quick { (&[0, 500], 50) } else { (&[0, 1000, 10_000, 50_000], 2000) };
+    let (rows, timed): (&[usize], usize) =
+        if quick { (&[0, 500], 50) } else { (&[0, 1000, 10_000, 50_000], 2000) };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let config = Config {
@@ -52,8 +53,11 @@ fn main() {
             mdns: None,
         };
         let broker = bourse_broker::start(&config).await.expect("broker");
-        let channel =
-            Channel::from_shared(format!("http://{}", broker.addr)).expect("uri").connect().await.expect("connect");
+        let channel = Channel::from_shared(format!("http://{}", broker.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
         let mut register = pb::register_client::RegisterClient::new(channel);
         for i in 0..SERVERS {
             let host = format!("server-{i}");
@@ -93,7 +97,11 @@ fn main() {
             }
             samples.sort_unstable();
             let at = |q: f64| {
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    clippy::cast_precision_loss
+                )]
                 let index = ((samples.len() as f64 - 1.0) * q).round() as usize;
                 samples[index].as_secs_f64() * 1e6
             };

@@ -128,13 +128,56 @@ impl Reservation {
     }
 }
 
-/// Outstanding reservations, by id, and those kept to learn of the end of
-/// their streams; the picks waiting for room.
+/// Outstanding reservations, and those kept to learn of the end of their
+/// streams; the picks waiting for room.
 #[derive(Default)]
 pub struct Reservations {
-    inner: Mutex<HashMap<String, Reservation>>,
+    inner: Mutex<Table>,
     /// Locked only under `inner`.
     queue: Mutex<Queue>,
+}
+
+/// Reservations by offer, so that a Pick looks only at those of the
+/// servers it weighs, and the offer of each, for Release.
+#[derive(Default)]
+struct Table {
+    by_offer: HashMap<Arc<str>, HashMap<String, Reservation>>,
+    offer_of: HashMap<String, Arc<str>>,
+}
+
+impl Table {
+    fn insert(&mut self, id: String, reservation: Reservation) {
+        self.offer_of.insert(id.clone(), reservation.offer_id.clone());
+        self.by_offer.entry(reservation.offer_id.clone()).or_default().insert(id, reservation);
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut Reservation> {
+        let offer = self.offer_of.get(id)?;
+        self.by_offer.get_mut(offer)?.get_mut(id)
+    }
+
+    /// The reservations on one offer that are not yet to be forgotten; the
+    /// others are dropped on the way.
+    fn of_offer(&mut self, offer: &str, now_ms: u64) -> impl Iterator<Item = &mut Reservation> {
+        let mut on_offer = self.by_offer.get_mut(offer);
+        if let Some(on_offer) = on_offer.as_deref_mut() {
+            forget(on_offer, &mut self.offer_of, now_ms);
+        }
+        on_offer.into_iter().flat_map(HashMap::values_mut)
+    }
+
+    /// Drops the reservations to be forgotten by `now_ms`.
+    fn sweep(&mut self, now_ms: u64) {
+        let Table { by_offer, offer_of } = self;
+        by_offer.retain(|_, on_offer| {
+            forget(on_offer, offer_of, now_ms);
+            !on_offer.is_empty()
+        });
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Reservation> {
+        self.by_offer.values().flat_map(HashMap::values)
+    }
 }
 
 /// Picks waiting for room, in order of arrival, by what they ask for (type
@@ -166,8 +209,23 @@ impl Drop for Place<'_> {
     }
 }
 
+/// Drops from one offer's reservations those to be forgotten by `now_ms`.
+fn forget(
+    on_offer: &mut HashMap<String, Reservation>,
+    offer_of: &mut HashMap<String, Arc<str>>,
+    now_ms: u64,
+) {
+    on_offer.retain(|id, r| {
+        let keep = r.forget_ms > now_ms;
+        if !keep {
+            offer_of.remove(id);
+        }
+        keep
+    });
+}
+
 impl Reservations {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Reservation>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -185,12 +243,12 @@ impl Reservations {
     }
 
     pub fn sweep(&self, now_ms: u64) {
-        self.lock().retain(|_, r| r.forget_ms > now_ms);
+        self.lock().sweep(now_ms);
     }
 
     /// Reservations neither released nor lapsed.
     pub fn outstanding(&self, now_ms: u64) -> usize {
-        self.lock().values().filter(|r| r.released_ms.is_none() && r.expires_ms > now_ms).count()
+        self.lock().iter().filter(|r| r.released_ms.is_none() && r.expires_ms > now_ms).count()
     }
 }
 
@@ -363,8 +421,6 @@ impl Trader {
         let by_preference = !args.query.preference.trim().is_empty();
         let now = self.clock.now_ms();
         let mut reservations = self.reservations.lock();
-        reservations.retain(|_, r| r.forget_ms > now);
-
         let mut eligible = Vec::new();
         for (rank, candidate) in ordered.matched.iter().enumerate() {
             if let Some(room) = self.room(candidate, &mut reservations, props, settings, now) {
@@ -453,7 +509,7 @@ impl Trader {
     fn room(
         &self,
         candidate: &Candidate,
-        reservations: &mut HashMap<String, Reservation>,
+        reservations: &mut Table,
         props: PickProps,
         settings: &Settings,
         now: u64,
@@ -479,7 +535,7 @@ impl Trader {
         // taken to connect within the grace (the most the server may carry)
         // and within the prompt time.
         let (mut slow, mut prompt) = (Corrections::default(), Corrections::default());
-        for r in reservations.values_mut().filter(|r| r.offer_id == candidate.offer.id) {
+        for r in reservations.of_offer(&candidate.offer.id, now) {
             if r.released_ms.is_some_and(|ended_ms| sampled.is_none_or(|(earliest, _)| earliest >= ended_ms))
             {
                 // The figures show the stream gone: forget it.
@@ -565,5 +621,43 @@ impl Trader {
             })
             .collect();
         Ok((offers, ordered.limits, matched))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly on purpose")]
+    use super::*;
+
+    fn reservation(offer: &str, forget_ms: u64) -> Reservation {
+        Reservation {
+            offer_id: offer.into(),
+            at_ms: 0,
+            expires_ms: forget_ms,
+            released_ms: None,
+            forget_ms,
+            absorbed: false,
+        }
+    }
+
+    #[test]
+    fn the_table_finds_reservations_by_offer_and_by_id_and_forgets_them() {
+        let mut table = Table::default();
+        table.insert("r1".into(), reservation("a", 100));
+        table.insert("r2".into(), reservation("a", 10));
+        table.insert("r3".into(), reservation("b", 100));
+        assert_eq!(table.of_offer("a", 0).count(), 2);
+        assert_eq!(table.of_offer("c", 0).count(), 0);
+        assert_eq!(table.get_mut("r3").unwrap().offer_id.as_ref(), "b");
+
+        // Looking at offer a at 10 forgets r2, by offer and by id.
+        let on_a: Vec<u64> = table.of_offer("a", 10).map(|r| r.forget_ms).collect();
+        assert_eq!(on_a, [100]);
+        assert!(table.get_mut("r2").is_none());
+        assert_eq!(table.iter().count(), 2);
+
+        table.sweep(100);
+        assert_eq!(table.iter().count(), 0);
+        assert!(table.by_offer.is_empty() && table.offer_of.is_empty(), "nothing left behind");
     }
 }
