@@ -10,8 +10,10 @@
 //!   tables makes the kernel walk its whole TCP hash (a few ms of CPU on a
 //!   machine with much memory), so the tables are read every interval only
 //!   while the broker asks for `connections` (within the last
-//!   [`DEMAND_WINDOW`]), and every [`IDLE_EVERY`]th interval otherwise; the
-//!   first answer after a quiet spell may be that much older;
+//!   [`DEMAND_WINDOW`]), and every [`IDLE_EVERY`]th interval otherwise.
+//!   The first request after a quiet spell wakes the sampler thread to read
+//!   them at once; that request itself is answered from the older reading
+//!   (its `age_ms` says how old), the next ones from the new;
 //! - `load`: 1-minute load average divided by the number of logical CPUs;
 //! - `cpu`: fraction of CPU time busy over the last interval, 0..1;
 //! - `mem_free`: available memory, bytes;
@@ -26,8 +28,9 @@
 //!   (`ctxt` of `/proc/stat`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, Sender};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bourse_proto as pb;
@@ -174,24 +177,43 @@ pub const DEMAND_WINDOW: Duration = Duration::from_secs(30);
 pub const IDLE_EVERY: u64 = 5;
 
 /// When the broker last asked for `connections`. The callback service
-/// marks it (one atomic store, no measuring); the sampler reads it.
+/// marks it (one atomic swap, no measuring); the sampler reads it. The
+/// first mark after a quiet spell also wakes the sampler thread, if one
+/// runs, to read the TCP tables at once.
 #[derive(Debug, Clone)]
 pub struct Demand {
     base: Instant,
     /// Milliseconds after `base` of the last request; 0 for never.
     last_ms: Arc<AtomicU64>,
+    /// The sampler thread's wake-up line, once it runs.
+    wake: Arc<OnceLock<Sender<Wake>>>,
+}
+
+/// What the sampler thread is woken for, besides its ticks.
+#[derive(Debug)]
+enum Wake {
+    /// Read the TCP tables now: `connections` is wanted after a quiet spell.
+    Connections,
+    Stop,
 }
 
 impl Default for Demand {
     fn default() -> Self {
-        Demand { base: Instant::now(), last_ms: Arc::new(AtomicU64::new(0)) }
+        Demand { base: Instant::now(), last_ms: Arc::new(AtomicU64::new(0)), wake: Arc::default() }
     }
 }
 
 impl Demand {
     pub fn mark(&self) {
         let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX).max(1);
-        self.last_ms.store(ms, Ordering::Relaxed);
+        let previous = self.last_ms.swap(ms, Ordering::Relaxed);
+        let window = u64::try_from(DEMAND_WINDOW.as_millis()).unwrap_or(u64::MAX);
+        if (previous == 0 || ms.saturating_sub(previous) > window)
+            && let Some(wake) = self.wake.get()
+        {
+            // The thread may be gone already (shutting down): nothing to do.
+            let _ = wake.send(Wake::Connections);
+        }
     }
 
     /// Whether a request came within `window` before `now`.
@@ -301,6 +323,23 @@ impl Sampler {
         self.demand.clone()
     }
 
+    fn read_connections(&mut self, now: Instant) {
+        self.connections = procfs::read_connections(self.media_port);
+        self.connections_taken = Some(now);
+    }
+
+    /// `last` with `connections` read anew, the other figures as they were.
+    pub fn with_connections(&mut self, last: &Sample) -> Sample {
+        self.read_connections(Instant::now());
+        let mut sample = Sample {
+            connections: self.connections,
+            connections_taken: self.connections_taken,
+            ..last.clone()
+        };
+        sample.finish(&self.simulate, self.capacity);
+        sample
+    }
+
     /// Refreshes every source and returns the new sample. Rates need an
     /// earlier call; the first sample has none.
     pub fn sample(&mut self) -> Sample {
@@ -322,8 +361,7 @@ impl Sampler {
             sample.disk_free = Some(disk.available_space());
         }
         if self.n_samples.is_multiple_of(IDLE_EVERY) || self.demand.recent(now, DEMAND_WINDOW) {
-            self.connections = procfs::read_connections(self.media_port);
-            self.connections_taken = Some(now);
+            self.read_connections(now);
         }
         self.n_samples += 1;
         sample.taken = Some(now);
@@ -370,11 +408,12 @@ pub fn volume_of(dir: &Path, mount_points: &[PathBuf]) -> Option<usize> {
 }
 
 /// The background sampler: one thread that refreshes every `interval` and
-/// publishes each sample. It ends when every receiver is gone or `stop`
-/// is dropped.
+/// publishes each sample, and reads the TCP tables between ticks when the
+/// demand for `connections` resumes. It ends when every receiver is gone
+/// or the `SamplerThread` is dropped.
 pub struct SamplerThread {
-    /// Dropping this sender wakes the thread and ends it.
-    stop: Option<std::sync::mpsc::Sender<()>>,
+    /// Wakes the thread; `Wake::Stop` (or every sender gone) ends it.
+    stop: Option<Sender<Wake>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -391,19 +430,26 @@ impl SamplerThread {
             interval.min(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL.max(Duration::from_millis(200))),
         );
         let (tx, rx) = watch::channel(Arc::new(sampler.sample()));
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (stop, woken) = std::sync::mpsc::channel::<Wake>();
+        // Set once: a sampler is spawned once.
+        let _ = sampler.demand.wake.set(stop.clone());
         let thread = std::thread::Builder::new().name("bourse-sampler".into()).spawn(move || {
             let mut next = Instant::now() + interval;
             loop {
                 let wait = next.saturating_duration_since(Instant::now());
-                match stopped.recv_timeout(wait) {
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    // A message or a dropped sender both mean stop.
-                    _ => return,
-                }
-                // Fixed-rate ticks, but never a burst to catch up after a stall.
-                next = (next + interval).max(Instant::now());
-                if tx.send(Arc::new(sampler.sample())).is_err() {
+                let sample = match woken.recv_timeout(wait) {
+                    Err(RecvTimeoutError::Timeout) => {
+                        // Fixed-rate ticks, but never a burst to catch up after a stall.
+                        next = (next + interval).max(Instant::now());
+                        sampler.sample()
+                    }
+                    Ok(Wake::Connections) => {
+                        let last = tx.borrow().clone();
+                        sampler.with_connections(&last)
+                    }
+                    Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                };
+                if tx.send(Arc::new(sample)).is_err() {
                     return;
                 }
             }
@@ -414,7 +460,9 @@ impl SamplerThread {
 
 impl Drop for SamplerThread {
     fn drop(&mut self) {
-        drop(self.stop.take());
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(Wake::Stop);
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -512,6 +560,37 @@ mod tests {
         sampler.demand().mark();
         assert_eq!(sampler.sample().connections, Some(1), "demand: read at once");
         drop(client);
+    }
+
+    #[test]
+    fn demand_after_a_quiet_spell_wakes_the_sampler_thread() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sampler = Sampler::new(&std::env::temp_dir(), port, None, Simulate::default());
+        let demand = sampler.demand();
+        // Ticks far apart: any new reading within the test comes from the wake.
+        let (thread, samples) = SamplerThread::spawn(sampler, Duration::from_secs(3600)).unwrap();
+        let first = samples.borrow().clone();
+        assert_eq!(first.connections, Some(0));
+        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        demand.mark();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while samples.borrow().connections != Some(1) {
+            assert!(Instant::now() < deadline, "the tables were not read again after the demand");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let woken = samples.borrow().clone();
+        assert!(woken.connections_taken > first.connections_taken);
+        assert_eq!(woken.taken, first.taken, "the other figures are kept as they were");
+        // A second mark within the window does not wake it again.
+        drop(client);
+        demand.mark();
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(samples.borrow().connections, Some(1));
+        drop(thread);
     }
 
     #[test]
