@@ -90,6 +90,7 @@ async fn measure() -> Result<bool> {
         sweep_interval: Duration::from_millis(250),
         settings: bourse_broker::policy::Settings::default(),
         mdns: None,
+        metrics_listen: None,
     })
     .await?;
     let media_server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

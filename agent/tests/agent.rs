@@ -53,6 +53,7 @@ async fn start_broker(listen: SocketAddr) -> Result<RunningBroker> {
         sweep_interval: Duration::from_millis(50),
         settings: bourse_broker::policy::Settings::default(),
         mdns: None,
+        metrics_listen: None,
     };
     bourse_broker::start(&config).await
 }

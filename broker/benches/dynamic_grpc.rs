@@ -90,6 +90,7 @@ async fn setup() -> Setup {
         sweep_interval: Duration::from_millis(250),
         settings: Settings::default(),
         mdns: None,
+        metrics_listen: None,
     };
     let broker = bourse_broker::start(&config).await.expect("broker");
     let channel = Channel::from_shared(format!("http://{}", broker.addr))

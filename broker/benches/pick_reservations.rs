@@ -51,6 +51,7 @@ fn main() {
             sweep_interval: Duration::from_secs(3600),
             settings: Settings { max_reservation_seconds: 3600, ..Settings::default() },
             mdns: None,
+            metrics_listen: None,
         };
         let broker = bourse_broker::start(&config).await.expect("broker");
         let channel = Channel::from_shared(format!("http://{}", broker.addr))

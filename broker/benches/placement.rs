@@ -272,6 +272,7 @@ impl Fleet {
             sweep_interval: Duration::from_millis(250),
             settings: Settings::default(),
             mdns: None,
+            metrics_listen: None,
         };
         let broker = bourse_broker::start(&config).await.context("starting the broker")?;
         let channel = Channel::from_shared(format!("http://{}", broker.addr))?.connect().await?;

@@ -484,6 +484,7 @@ fn bench_size(
         sweep_interval: Duration::from_millis(250),
         settings,
         mdns: None,
+        metrics_listen: None,
     };
     let broker = runtime.block_on(bourse_broker::start(&config)).expect("broker starts");
     let channel = runtime.block_on(connect(broker.addr));

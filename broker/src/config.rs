@@ -26,6 +26,16 @@ pub struct RawConfig {
     pub policies: Option<Settings>,
     #[serde(default)]
     pub mdns: RawMdns,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+}
+
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Address to serve `/metrics` on over HTTP (default: not served).
+    pub listen: Option<String>,
 }
 
 /// `[mdns]`: the broker's announcement on the local network.
@@ -52,6 +62,8 @@ pub struct Overrides {
     pub no_mdns: bool,
     /// UDP port for mDNS (tests; default 5353).
     pub mdns_port: Option<u16>,
+    /// Address for `/metrics`.
+    pub metrics_listen: Option<String>,
 }
 
 /// The validated configuration the broker runs with.
@@ -65,6 +77,8 @@ pub struct Config {
     pub settings: Settings,
     /// `None`: not announced over mDNS.
     pub mdns: Option<Mdns>,
+    /// Where to serve Prometheus metrics over HTTP; `None`: not served.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// How the broker announces itself over mDNS (see
@@ -94,6 +108,8 @@ pub enum ConfigError {
     SweepInterval,
     #[error("policies: {0}")]
     Policies(String),
+    #[error("metrics.listen: '{0}' is not an address like 127.0.0.1:9301")]
+    MetricsListen(String),
     #[error("mdns.{field}: {reason}")]
     Mdns { field: &'static str, reason: String },
     #[error("no data directory: set --data-dir or BOURSE_DATA_DIR (or HOME), or run with --in-memory")]
@@ -141,6 +157,10 @@ impl Config {
         let settings = raw.policies.unwrap_or_default();
         settings.validate().map_err(|e| ConfigError::Policies(e.to_string()))?;
         let mdns = build_mdns(raw.mdns, overrides.no_mdns, overrides.mdns_port)?;
+        let metrics_listen = match overrides.metrics_listen.or(raw.metrics.listen) {
+            Some(text) => Some(text.parse().map_err(|_| ConfigError::MetricsListen(text.clone()))?),
+            None => None,
+        };
         let mut type_files = raw.type_files;
         type_files.extend(overrides.type_files);
         Ok(Config {
@@ -150,6 +170,7 @@ impl Config {
             sweep_interval: Duration::from_millis(sweep_ms),
             settings,
             mdns,
+            metrics_listen,
         })
     }
 }

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod dynamic;
 pub mod error;
+pub mod metrics;
 pub mod names;
 pub mod offer;
 pub mod pages;
@@ -41,10 +42,13 @@ pub struct RunningBroker {
     pub trader: Arc<Trader>,
     /// The broker's id (the TXT `id` of its mDNS announcement).
     pub id: String,
+    /// Where `/metrics` is served, when the config asks for it.
+    pub metrics_addr: Option<SocketAddr>,
     /// The mDNS announcement, when the config asks for one.
     advertisement: Option<Advertisement>,
     stop: CancellationToken,
     task: JoinHandle<Result<(), server::ServeError>>,
+    metrics_task: Option<JoinHandle<()>>,
 }
 
 impl RunningBroker {
@@ -53,6 +57,9 @@ impl RunningBroker {
     pub async fn shutdown(mut self) -> Result<(), server::ServeError> {
         self.withdraw_advertisement().await;
         self.stop.cancel();
+        if let Some(metrics) = self.metrics_task.take() {
+            let _ = metrics.await;
+        }
         self.task.await.unwrap_or(Ok(()))
     }
 
@@ -105,6 +112,21 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningBroker> {
     let stop = CancellationToken::new();
     let options = server::ServeOptions { sweep_interval: config.sweep_interval };
     let task = tokio::spawn(server::serve(listener, trader.clone(), options, stop.clone().cancelled_owned()));
+    let (metrics_addr, metrics_task) = match config.metrics_listen {
+        Some(listen) => {
+            let listener = match tokio::net::TcpListener::bind(listen).await {
+                Ok(listener) => listener,
+                Err(err) => {
+                    stop.cancel();
+                    return Err(err).with_context(|| format!("metrics.listen: cannot listen on {listen}"));
+                }
+            };
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, "serving Prometheus metrics at {}", metrics::PATH);
+            (Some(addr), Some(tokio::spawn(metrics::serve(listener, trader.clone(), stop.clone()))))
+        }
+        None => (None, None),
+    };
     let id = match config.mdns.as_ref().and_then(|m| m.id.clone()) {
         Some(id) => id,
         None => broker_id(config.data_dir.as_deref())?,
@@ -133,7 +155,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningBroker> {
         }
         None => None,
     };
-    Ok(RunningBroker { addr, trader, id, advertisement, stop, task })
+    Ok(RunningBroker { addr, trader, id, metrics_addr, advertisement, stop, task, metrics_task })
 }
 
 /// The file in the data directory that keeps the broker's id.

@@ -36,6 +36,9 @@ struct Cli {
     /// UDP port for mDNS; all sides must agree (for tests) [default: 5353].
     #[arg(long, env = "BOURSE_MDNS_PORT", hide = true)]
     mdns_port: Option<u16>,
+    /// Serve Prometheus metrics over HTTP at ADDR/metrics [default: not served].
+    #[arg(long, env = "BOURSE_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<String>,
 }
 
 /// Exit status for a bad configuration (EX_CONFIG would be 78; sysexits'
@@ -87,6 +90,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         type_files: cli.type_files.clone(),
         no_mdns: cli.no_mdns,
         mdns_port: cli.mdns_port,
+        metrics_listen: cli.metrics_listen.clone(),
     };
     Ok(Config::build(raw, overrides)?)
 }
@@ -95,6 +99,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let broker = bourse_broker::start(&config).await?;
     // Scripts and tests read this line to learn the port.
     println!("listening on {}", broker.addr);
+    if let Some(addr) = broker.metrics_addr {
+        println!("metrics on http://{addr}{}", bourse_broker::metrics::PATH);
+    }
     tracing::info!(addr = %broker.addr, id = %broker.id, data_dir = ?config.data_dir, "bourse-broker serving");
 
     wait_for_signal().await;

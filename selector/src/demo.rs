@@ -187,6 +187,7 @@ impl Fleet {
             sweep_interval: Duration::from_millis(250),
             settings: bourse_broker::policy::Settings::default(),
             mdns: None,
+            metrics_listen: None,
         };
         let broker = bourse_broker::start(&config).await.map_err(|e| demo_error("broker", &e))?;
         let broker_addr = broker.addr;

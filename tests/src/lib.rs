@@ -63,6 +63,8 @@ impl Drop for TempDir {
 pub struct BrokerProcess {
     child: Child,
     pub addr: String,
+    /// The `/metrics` URL, when started with `--metrics-listen`.
+    pub metrics_url: Option<String>,
     data_dir: PathBuf,
     extra_args: Vec<String>,
 }
@@ -106,7 +108,15 @@ impl BrokerProcess {
             .context("broker exited before listening")?;
         let addr =
             line.strip_prefix("listening on ").with_context(|| format!("unexpected first line {line:?}"))?;
-        Ok(BrokerProcess { child, addr: addr.to_string(), data_dir, extra_args })
+        let metrics_url = if extra_args.iter().any(|a| a == "--metrics-listen") {
+            let line = lines.next_line().await?.context("broker exited before serving metrics")?;
+            let url =
+                line.strip_prefix("metrics on ").with_context(|| format!("unexpected line {line:?}"))?;
+            Some(url.to_string())
+        } else {
+            None
+        };
+        Ok(BrokerProcess { child, addr: addr.to_string(), metrics_url, data_dir, extra_args })
     }
 
     pub fn endpoint(&self) -> String {

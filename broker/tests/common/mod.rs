@@ -104,6 +104,7 @@ impl Harness {
             sweep_interval: Duration::from_millis(50),
             settings: Settings::default(),
             mdns: None,
+            metrics_listen: None,
         };
         let broker = bourse_broker::start(&config).await.expect("broker");
         let channel = Channel::from_shared(format!("http://{}", broker.addr))

@@ -212,6 +212,7 @@ impl Fleet {
             sweep_interval: Duration::from_millis(50),
             settings: BrokerSettings::default(),
             mdns: None,
+            metrics_listen: None,
         };
         let broker = bourse_broker::start(&config).await.unwrap();
         let channel =
