@@ -83,16 +83,7 @@ async fn measure() -> Result<bool> {
         (Duration::from_secs(5), Duration::from_secs(60))
     };
 
-    let broker = bourse_broker::start(&bourse_broker::Config {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: None,
-        type_files: vec![],
-        sweep_interval: Duration::from_millis(250),
-        settings: bourse_broker::policy::Settings::default(),
-        mdns: None,
-        metrics_listen: None,
-    })
-    .await?;
+    let broker = bourse_broker::start(&bourse_broker::Config::in_memory("127.0.0.1:0".parse()?)).await?;
     let media_server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let media_port = media_server.local_addr()?.port();
 

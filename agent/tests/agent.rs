@@ -47,13 +47,8 @@ impl Drop for Scratch {
 
 async fn start_broker(listen: SocketAddr) -> Result<RunningBroker> {
     let config = bourse_broker::Config {
-        listen,
-        data_dir: None,
-        type_files: vec![],
         sweep_interval: Duration::from_millis(50),
-        settings: bourse_broker::policy::Settings::default(),
-        mdns: None,
-        metrics_listen: None,
+        ..bourse_broker::Config::in_memory(listen)
     };
     bourse_broker::start(&config).await
 }

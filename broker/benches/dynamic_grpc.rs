@@ -14,10 +14,9 @@
 //! `BOURSE_BENCH_QUICK=1` (or criterion's `--test`) runs a short pass.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bourse_broker::config::Config;
-use bourse_broker::policy::Settings;
 use bourse_proto as pb;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tonic::transport::{Channel, Server};
@@ -83,15 +82,7 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: None,
-        type_files: vec![],
-        sweep_interval: Duration::from_millis(250),
-        settings: Settings::default(),
-        mdns: None,
-        metrics_listen: None,
-    };
+    let config = Config::in_memory("127.0.0.1:0".parse().expect("addr"));
     let broker = bourse_broker::start(&config).await.expect("broker");
     let channel = Channel::from_shared(format!("http://{}", broker.addr))
         .expect("uri")

@@ -45,13 +45,9 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let config = Config {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            data_dir: None,
-            type_files: vec![],
             sweep_interval: Duration::from_secs(3600),
             settings: Settings { max_reservation_seconds: 3600, ..Settings::default() },
-            mdns: None,
-            metrics_listen: None,
+            ..Config::in_memory("127.0.0.1:0".parse().expect("addr"))
         };
         let broker = bourse_broker::start(&config).await.expect("broker");
         let channel = Channel::from_shared(format!("http://{}", broker.addr))

@@ -265,15 +265,7 @@ impl Fleet {
     /// agent i, and exports their offers.
     async fn start(params: &Params, strategy: Strategy, initial: &[u64]) -> anyhow::Result<Fleet> {
         let reports_age = strategy != Strategy::Pick(PickVariant::AgentsWithoutAge);
-        let config = Config {
-            listen: "127.0.0.1:0".parse()?,
-            data_dir: None,
-            type_files: vec![],
-            sweep_interval: Duration::from_millis(250),
-            settings: Settings::default(),
-            mdns: None,
-            metrics_listen: None,
-        };
+        let config = Config::in_memory("127.0.0.1:0".parse()?);
         let broker = bourse_broker::start(&config).await.context("starting the broker")?;
         let channel = Channel::from_shared(format!("http://{}", broker.addr))?.connect().await?;
         let stop = CancellationToken::new();

@@ -477,15 +477,7 @@ fn bench_size(
         page_ttl_seconds: 1,
         ..Settings::default()
     };
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        data_dir: None,
-        type_files: vec![],
-        sweep_interval: Duration::from_millis(250),
-        settings,
-        mdns: None,
-        metrics_listen: None,
-    };
+    let config = Config { settings, ..Config::in_memory("127.0.0.1:0".parse().expect("address")) };
     let broker = runtime.block_on(bourse_broker::start(&config)).expect("broker starts");
     let channel = runtime.block_on(connect(broker.addr));
     let began = Instant::now();

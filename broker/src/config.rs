@@ -94,6 +94,23 @@ pub struct Mdns {
     pub port: u16,
 }
 
+impl Config {
+    /// A broker on `listen` that keeps everything in memory, with the
+    /// default settings, not announced and without metrics: what tests,
+    /// benchmarks and the selector's demo start (change fields as needed).
+    pub fn in_memory(listen: SocketAddr) -> Config {
+        Config {
+            listen,
+            data_dir: None,
+            type_files: Vec::new(),
+            sweep_interval: Duration::from_millis(250),
+            settings: Settings::default(),
+            mdns: None,
+            metrics_listen: None,
+        }
+    }
+}
+
 pub const DEFAULT_LISTEN: &str = bourse_proto::DEFAULT_BROKER_ADDRESS;
 
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bourse_broker::Config;
-use bourse_broker::policy::Settings;
 use bourse_proto as pb;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -34,13 +33,8 @@ fn sample(body: &str, name: &str) -> Option<u64> {
 #[tokio::test]
 async fn metrics_are_scraped_over_http() {
     let config = Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: None,
-        type_files: vec![],
-        sweep_interval: Duration::from_millis(250),
-        settings: Settings::default(),
-        mdns: None,
         metrics_listen: Some("127.0.0.1:0".parse().expect("addr")),
+        ..Config::in_memory("127.0.0.1:0".parse().expect("addr"))
     };
     let broker = bourse_broker::start(&config).await.expect("broker");
     let metrics = broker.metrics_addr.expect("metrics are served when configured");

@@ -180,15 +180,7 @@ impl Fleet {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).map_err(|e| demo_error("scratch directory", &e))?;
         let scratch = Scratch(root.clone());
-        let config = bourse_broker::Config {
-            listen,
-            data_dir: None,
-            type_files: Vec::new(),
-            sweep_interval: Duration::from_millis(250),
-            settings: bourse_broker::policy::Settings::default(),
-            mdns: None,
-            metrics_listen: None,
-        };
+        let config = bourse_broker::Config::in_memory(listen);
         let broker = bourse_broker::start(&config).await.map_err(|e| demo_error("broker", &e))?;
         let broker_addr = broker.addr;
         let mut agents = Vec::new();

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bourse_broker::config::Config;
-use bourse_broker::policy::Settings;
 use bourse_proto as pb;
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status};
@@ -98,13 +97,8 @@ pub struct Harness {
 impl Harness {
     pub async fn start() -> Harness {
         let config = Config {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            data_dir: None,
-            type_files: vec![],
             sweep_interval: Duration::from_millis(50),
-            settings: Settings::default(),
-            mdns: None,
-            metrics_listen: None,
+            ..Config::in_memory("127.0.0.1:0".parse().expect("addr"))
         };
         let broker = bourse_broker::start(&config).await.expect("broker");
         let channel = Channel::from_shared(format!("http://{}", broker.addr))

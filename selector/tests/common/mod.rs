@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bourse_broker::config::Config;
-use bourse_broker::policy::Settings as BrokerSettings;
 use bourse_proto as pb;
 use bourse_proto::value::Kind;
 use bourse_selector::media::ClientConfig;
@@ -206,13 +205,8 @@ impl Fleet {
 
     pub async fn with_servers(specs: Vec<ServerSpec>) -> Fleet {
         let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: None,
-            type_files: vec![],
             sweep_interval: Duration::from_millis(50),
-            settings: BrokerSettings::default(),
-            mdns: None,
-            metrics_listen: None,
+            ..Config::in_memory("127.0.0.1:0".parse().unwrap())
         };
         let broker = bourse_broker::start(&config).await.unwrap();
         let channel =
