@@ -215,12 +215,12 @@ impl Exporter {
                     if status.code() == Code::Unavailable {
                         let since = *unreachable_since.get_or_insert_with(Instant::now);
                         if since.elapsed() >= self.spec.lease
-                            && let Some(endpoint) = self.look_again(&stop).await
+                            && let Some(found) = self.look_again(&stop).await
                         {
                             if let Some(old) = &kept {
                                 self.forget(old, "broker moved");
                             }
-                            self.move_to(endpoint);
+                            self.move_to(found);
                             offer = None;
                             unreachable_since = None;
                             backoff.reset();
@@ -319,9 +319,9 @@ impl Exporter {
         self.forget(current, reason);
     }
 
-    /// Browses mDNS once (a few seconds at most); returns the endpoint of a
-    /// broker that answers at another address than the one in use.
-    async fn look_again(&self, stop: &CancellationToken) -> Option<String> {
+    /// Browses mDNS once (a few seconds at most); returns a broker that
+    /// answers at another address than the one in use.
+    async fn look_again(&self, stop: &CancellationToken) -> Option<bourse_proto::discovery::Found> {
         let rediscover = self.rediscover.as_ref()?;
         let result = tokio::select! {
             _ = stop.cancelled() => return None,
@@ -330,10 +330,7 @@ impl Exporter {
         match result {
             Ok(found) if found.endpoint != rediscover.endpoint => {
                 tracing::info!(from = %rediscover.endpoint, to = %found.endpoint, id = %found.id, "the broker answers on mDNS at another address");
-                let _ = self
-                    .events
-                    .send(AgentEvent::BrokerFound { endpoint: found.endpoint.clone(), id: found.id });
-                Some(found.endpoint)
+                Some(found)
             }
             Ok(_) => None,
             Err(err) => {
@@ -343,16 +340,21 @@ impl Exporter {
         }
     }
 
-    /// Talks to the broker at `endpoint` from now on.
-    fn move_to(&mut self, endpoint: String) {
-        match register_client(&endpoint, self.spec.lease) {
+    /// Talks to the broker `found` from now on.
+    fn move_to(&mut self, found: bourse_proto::discovery::Found) {
+        match register_client(&found.endpoint, self.spec.lease) {
             Ok(client) => {
                 self.client = client;
+                let _ = self
+                    .events
+                    .send(AgentEvent::BrokerFound { endpoint: found.endpoint.clone(), id: found.id });
                 if let Some(rediscover) = &mut self.rediscover {
-                    rediscover.endpoint = endpoint;
+                    rediscover.endpoint = found.endpoint;
                 }
             }
-            Err(err) => tracing::error!(%endpoint, error = %err, "the broker found by mDNS is unusable"),
+            Err(err) => {
+                tracing::error!(endpoint = %found.endpoint, error = %err, "the broker found by mDNS is unusable");
+            }
         }
     }
 

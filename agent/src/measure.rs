@@ -205,10 +205,9 @@ impl Default for Demand {
 
 impl Demand {
     pub fn mark(&self) {
-        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX).max(1);
-        let previous = self.last_ms.swap(ms, Ordering::Relaxed);
-        let window = u64::try_from(DEMAND_WINDOW.as_millis()).unwrap_or(u64::MAX);
-        if (previous == 0 || ms.saturating_sub(previous) > window)
+        let now_ms = self.ms_of(Instant::now());
+        let previous = self.last_ms.swap(now_ms, Ordering::Relaxed);
+        if !within(previous, now_ms, DEMAND_WINDOW)
             && let Some(wake) = self.wake.get()
         {
             // The thread may be gone already (shutting down): nothing to do.
@@ -218,11 +217,19 @@ impl Demand {
 
     /// Whether a request came within `window` before `now`.
     pub fn recent(&self, now: Instant, window: Duration) -> bool {
-        match self.last_ms.load(Ordering::Relaxed) {
-            0 => false,
-            ms => now.saturating_duration_since(self.base + Duration::from_millis(ms)) <= window,
-        }
+        within(self.last_ms.load(Ordering::Relaxed), self.ms_of(now), window)
     }
+
+    /// Milliseconds after `base` of `at`, at least 1 (0 stands for never).
+    fn ms_of(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX).max(1)
+    }
+}
+
+/// Whether a request marked at `last_ms` (0: never) is within `window`
+/// before `now_ms`.
+fn within(last_ms: u64, now_ms: u64, window: Duration) -> bool {
+    last_ms != 0 && Duration::from_millis(now_ms.saturating_sub(last_ms)) <= window
 }
 
 /// Counter readings at one instant.

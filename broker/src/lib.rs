@@ -109,24 +109,23 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningBroker> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match config.metrics_listen {
+        Some(listen) => Some(
+            tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("metrics.listen: cannot listen on {listen}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().map(tokio::net::TcpListener::local_addr).transpose()?;
     let stop = CancellationToken::new();
     let options = server::ServeOptions { sweep_interval: config.sweep_interval };
     let task = tokio::spawn(server::serve(listener, trader.clone(), options, stop.clone().cancelled_owned()));
-    let (metrics_addr, metrics_task) = match config.metrics_listen {
-        Some(listen) => {
-            let listener = match tokio::net::TcpListener::bind(listen).await {
-                Ok(listener) => listener,
-                Err(err) => {
-                    stop.cancel();
-                    return Err(err).with_context(|| format!("metrics.listen: cannot listen on {listen}"));
-                }
-            };
-            let addr = listener.local_addr()?;
-            tracing::info!(%addr, "serving Prometheus metrics at {}", metrics::PATH);
-            (Some(addr), Some(tokio::spawn(metrics::serve(listener, trader.clone(), stop.clone()))))
-        }
-        None => (None, None),
-    };
+    if let Some(addr) = metrics_addr {
+        tracing::info!(%addr, "serving Prometheus metrics at {}", metrics::PATH);
+    }
+    let metrics_task =
+        metrics_listener.map(|listener| tokio::spawn(metrics::serve(listener, trader.clone(), stop.clone())));
     let id = match config.mdns.as_ref().and_then(|m| m.id.clone()) {
         Some(id) => id,
         None => broker_id(config.data_dir.as_deref())?,

@@ -291,14 +291,7 @@ struct PickProps {
 struct Eligible {
     /// Position in the preference order.
     rank: usize,
-    /// Free fraction of capacity after this stream, reservations counted.
-    headroom: f64,
-    /// Room even if every client still in its grace has yet to connect.
-    sure: bool,
-    /// Streams it takes at once.
-    capacity: f64,
-    /// Streams it has room for by the count Pick refuses on.
-    slots: f64,
+    room: Room,
 }
 
 /// Streams a server's figure may miss (`added`) and streams it surely
@@ -335,8 +328,10 @@ struct Room {
     /// only if the clients picked before its figure was sampled connected
     /// within `reservation_prompt_ms`.
     sure: bool,
+    /// Streams it takes at once.
     capacity: f64,
-    /// Streams it has room for if clients connect promptly (at least 1).
+    /// Streams it has room for if clients connect promptly (at least 1):
+    /// the count Pick refuses on.
     slots: f64,
 }
 
@@ -424,21 +419,15 @@ impl Trader {
         let mut eligible = Vec::new();
         for (rank, candidate) in ordered.matched.iter().enumerate() {
             if let Some(room) = self.room(candidate, &mut reservations, props, settings, now) {
-                eligible.push(Eligible {
-                    rank,
-                    headroom: room.headroom,
-                    sure: room.sure,
-                    capacity: room.capacity,
-                    slots: room.slots,
-                });
+                eligible.push(Eligible { rank, room });
             }
         }
-        let slots: f64 = eligible.iter().map(|e| e.slots).sum();
+        let slots: f64 = eligible.iter().map(|e| e.room.slots).sum();
         // Prefer the servers that have room however slow the picked clients
         // are; only when there are none, take those that have room if the
         // clients connected promptly.
-        if eligible.iter().any(|e| e.sure) {
-            eligible.retain(|e| e.sure);
+        if eligible.iter().any(|e| e.room.sure) {
+            eligible.retain(|e| e.room.sure);
         }
         // Leave the room to those that asked for the same before and wait
         // for it: as many slots as they are.
@@ -463,7 +452,8 @@ impl Trader {
         // up no more often than a small one and could not take its share.
         let mut rng = rand::rng();
         let d = usize::try_from(settings.pick_choices).unwrap_or(2).clamp(1, eligible.len());
-        let drawn: Vec<&Eligible> = match eligible.choose_multiple_weighted(&mut rng, d, |e| e.capacity) {
+        let drawn: Vec<&Eligible> = match eligible.choose_multiple_weighted(&mut rng, d, |e| e.room.capacity)
+        {
             Ok(drawn) => drawn.collect(),
             Err(_) => eligible.choose_multiple(&mut rng, d).collect(),
         };
@@ -473,7 +463,7 @@ impl Trader {
                 if by_preference {
                     a.rank.cmp(&b.rank)
                 } else {
-                    b.headroom.total_cmp(&a.headroom).then(a.rank.cmp(&b.rank))
+                    b.room.headroom.total_cmp(&a.room.headroom).then(a.rank.cmp(&b.rank))
                 }
             })
             .map_or(eligible[0].rank, |e| e.rank);
